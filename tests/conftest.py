@@ -1,0 +1,49 @@
+"""Shared fixtures. Tests run offline: nothing here may reach a network."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+ASTRONAUT = ROOT / "examples" / "astronaut.jpg"  # a real, public-domain face photo
+
+
+def tiny_model(**kwargs):
+    """A small randomly initialised model: tiny BERT config + ResNet-18, deterministic."""
+    from fusion.model import create_model
+
+    torch.manual_seed(0)
+    return create_model("bert-tiny-random", "resnet18", pretrained_image=False, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    from fusion.encoders import packaged_minilm_path
+    from fusion.hub import save_model_folder
+    from fusion.preprocess import load_tokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-model")
+    return save_model_folder(tiny_model(), load_tokenizer(packaged_minilm_path()), folder)
+
+
+@pytest.fixture(scope="session")
+def predictor(tiny_model_dir):
+    from fusion.predictor import EmotionPredictor
+
+    return EmotionPredictor.load(tiny_model_dir, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    from fusion.encoders import packaged_minilm_path
+    from fusion.preprocess import load_tokenizer
+
+    return load_tokenizer(packaged_minilm_path())

@@ -1,0 +1,105 @@
+import math
+import shutil
+import traceback
+
+import pytest
+from PIL import Image
+
+from fusion.hub import ModelSourceError
+from fusion.labels import EMOTIONS
+from fusion.predictor import EmotionPredictor, NoInputError
+from fusion.preprocess import InvalidImageError
+from tests.conftest import ASTRONAUT
+
+
+def _is_distribution(probs: dict[str, float]) -> bool:
+    return list(probs) == list(EMOTIONS) and math.isclose(sum(probs.values()), 1.0, rel_tol=1e-5)
+
+
+def test_image_and_text(predictor):
+    result = predictor.predict(image=ASTRONAUT, text="What a wonderful day!")
+    assert _is_distribution(result.probabilities)
+    assert result.label == max(result.probabilities, key=result.probabilities.get)
+    assert _is_distribution(result.text_probabilities) and _is_distribution(result.image_probabilities)
+    assert result.face_found is True and result.face_crop is not None
+    assert result.face_crop.size[0] == result.face_box[2] - result.face_box[0]
+
+
+def test_image_only_and_text_only(predictor):
+    image_only = predictor.predict(image=Image.open(ASTRONAUT))
+    assert image_only.text_probabilities is None and _is_distribution(image_only.image_probabilities)
+    text_only = predictor.predict(text="I am scared of the dark")
+    assert text_only.image_probabilities is None and text_only.face_found is None and text_only.face_box is None
+    assert _is_distribution(text_only.probabilities)
+    as_json = text_only.to_dict()
+    assert set(as_json) == {"label", "probabilities", "text_probabilities", "image_probabilities", "face_found", "face_box"}
+
+
+def test_no_face_is_reported_not_raised(predictor):
+    result = predictor.predict(image=Image.new("RGB", (120, 90), (30, 160, 90)))
+    assert result.face_found is False and result.face_box == (15, 0, 105, 90)
+
+
+@pytest.mark.parametrize("text", [None, "", "   \n\t"])
+def test_neither_modality_is_a_clear_value_error(predictor, text):
+    with pytest.raises(ValueError, match="give a face image, a text, or both") as err:
+        predictor.predict(image=None, text=text)
+    assert isinstance(err.value, NoInputError)
+
+
+def test_corrupt_image_message_is_for_humans(predictor, tmp_path):
+    broken = tmp_path / "photo.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    with pytest.raises(InvalidImageError) as err:
+        predictor.predict(image=broken, text="hello")
+    message = str(err.value)
+    assert "could not be read as an image" in message
+    assert "Traceback" not in message and "File \"" not in message and "PIL" not in message
+    assert "Traceback" not in "".join(traceback.format_exception_only(err.value))
+
+
+def test_non_string_text_is_rejected(predictor):
+    with pytest.raises(ValueError, match="must be a string"):
+        predictor.predict(text=123)  # type: ignore[arg-type]
+
+
+def test_batch_matches_single_predictions_and_isolates_bad_items(predictor):
+    items = [
+        (ASTRONAUT, "I love this"),
+        (None, "a somewhat longer sentence about being really very angry at everything"),
+        {"image": ASTRONAUT},
+        (b"garbage", "text"),
+        (None, None),
+    ]
+    results = predictor.predict_batch(items, return_errors=True)
+    assert isinstance(results[3], InvalidImageError) and isinstance(results[4], NoInputError)
+    for item, batched in zip(items[:3], results[:3]):
+        single = predictor.predict(*item) if isinstance(item, tuple) else predictor.predict(**item)
+        for label in EMOTIONS:
+            assert batched.probabilities[label] == pytest.approx(single.probabilities[label], abs=1e-5)
+    with pytest.raises(InvalidImageError):
+        predictor.predict_batch(items)
+    with pytest.raises(ValueError, match="Unknown keys"):
+        predictor.predict_batch([{"img": ASTRONAUT}])
+
+
+def test_predictor_is_in_eval_mode(predictor):
+    assert not predictor.model.training
+    assert not any(m.training for m in predictor.model.modules())
+
+
+def test_pickle_only_folder_is_refused(tiny_model_dir, tmp_path):
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny_model_dir, folder)
+    (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
+    with pytest.raises(ModelSourceError, match="pickled weights .*pytorch_model.bin.* never loaded"):
+        EmotionPredictor.load(folder)
+
+
+def test_bad_sources_have_clear_messages(tmp_path):
+    with pytest.raises(ModelSourceError, match="not a model folder or a Hub repo id"):
+        EmotionPredictor.load(tmp_path / "missing-folder")
+    with pytest.raises(ModelSourceError, match="has no config.json"):
+        EmotionPredictor.load(tmp_path)
+    with pytest.raises(ModelSourceError, match="not in the local cache and the Hub cannot be reached"):
+        EmotionPredictor.load("someone/emotion-model")  # HF_HUB_OFFLINE=1 in tests
