@@ -184,8 +184,11 @@ class Preprocessor:
         return self.transform(face.image)
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        # Only the first `max_text_tokens` tokens are kept anyway; cutting the characters first keeps
+        # a megabyte-long text from costing seconds in the tokenizer (100 chars per token is generous).
+        limit = self.cfg.max_text_tokens * 100
         encoded = self.tokenizer(
-            list(texts),
+            [text[:limit] for text in texts],
             truncation=True,
             max_length=self.cfg.max_text_tokens,
             padding="longest",
