@@ -24,7 +24,9 @@ logger = logging.getLogger("app")
 
 
 def build_demo(predictor: EmotionPredictor) -> gr.Blocks:
-    def predict(image: Image.Image | None, text: str | None) -> tuple[dict[str, float], dict[str, Any], Image.Image | None]:
+    def predict(
+        image: Image.Image | None, text: str | None
+    ) -> tuple[dict[str, float], dict[str, Any], Image.Image | None]:
         """Predict the emotion of a face image, a text, or both.
 
         Args:

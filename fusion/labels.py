@@ -9,13 +9,30 @@ label2id: dict[str, int] = {name: i for i, name in id2label.items()}
 
 # Spellings seen in public emotion datasets (FER2013, CK+, GoEmotions-style, AffectNet, ...).
 ALIASES: dict[str, str] = {
-    "anger": "angry", "angered": "angry", "mad": "angry", "annoyed": "angry", "rage": "angry",
-    "disgusted": "disgust", "contempt": "disgust",
-    "afraid": "fear", "fearful": "fear", "scared": "fear", "fright": "fear",
-    "happiness": "happy", "joy": "happy", "joyful": "happy", "glad": "happy",
-    "neutrality": "neutral", "calm": "neutral", "none": "neutral",
-    "sadness": "sad", "sorrow": "sad", "unhappy": "sad",
-    "surprised": "surprise", "amazed": "surprise", "astonished": "surprise",
+    "anger": "angry",
+    "angered": "angry",
+    "mad": "angry",
+    "annoyed": "angry",
+    "rage": "angry",
+    "disgusted": "disgust",
+    "contempt": "disgust",
+    "afraid": "fear",
+    "fearful": "fear",
+    "scared": "fear",
+    "fright": "fear",
+    "happiness": "happy",
+    "joy": "happy",
+    "joyful": "happy",
+    "glad": "happy",
+    "neutrality": "neutral",
+    "calm": "neutral",
+    "none": "neutral",
+    "sadness": "sad",
+    "sorrow": "sad",
+    "unhappy": "sad",
+    "surprised": "surprise",
+    "amazed": "surprise",
+    "astonished": "surprise",
 }
 
 

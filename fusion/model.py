@@ -100,21 +100,30 @@ class EmotionFusionModel(
         self.head = FusionHead(self.text.dim + self.image.dim, list(fusion_hidden or [512]), dropout, num_labels)
         self.text_head = nn.Linear(self.text.dim, num_labels)
         self.image_head = nn.Linear(self.image.dim, num_labels)
-        self.freeze_text, self.freeze_image = freeze_text, freeze_image
         self.modality_dropout = modality_dropout
         self.temperature = temperature
         self.preprocess_cfg = PreprocessCfg.from_dict(preprocess)
-        self.text.requires_grad_(not freeze_text)
-        self.image.requires_grad_(not freeze_image)
+        self.set_frozen(text=freeze_text, image=freeze_image)
+
+    def set_frozen(self, text: bool, image: bool) -> None:
+        """Freeze or unfreeze each tower (kept in the config that `save_pretrained` writes)."""
+        self.freeze_text, self.freeze_image = text, image
+        self.text.requires_grad_(not text)
+        self.image.requires_grad_(not image)
+        self._update_config(freeze_text=text, freeze_image=image)
+        self.train(self.training)
+
+    def _update_config(self, **values: Any) -> None:
+        config = getattr(self, "_hub_mixin_config", None)
+        if isinstance(config, dict):
+            config.update(values)
 
     def set_temperature(self, temperature: float) -> None:
         """Set the calibration temperature, also in the config that `save_pretrained` writes."""
         if not temperature > 0:
             raise ValueError(f"Temperature must be positive, got {temperature}.")
         self.temperature = float(temperature)
-        config = getattr(self, "_hub_mixin_config", None)
-        if isinstance(config, dict):
-            config["temperature"] = self.temperature
+        self._update_config(temperature=self.temperature)
 
     def train(self, mode: bool = True) -> EmotionFusionModel:
         """Frozen towers stay in eval mode, so BatchNorm statistics and dropout never change them."""
@@ -159,15 +168,20 @@ class EmotionFusionModel(
         attention_mask: torch.Tensor | None = None,
         image_present: torch.Tensor | None = None,
         text_present: torch.Tensor | None = None,
+        text_feats: torch.Tensor | None = None,
+        image_feats: torch.Tensor | None = None,
     ) -> FusionOutput:
-        batch = _batch_size(pixel_values, input_ids)
+        """Raw inputs, or precomputed encoder features (`text_feats`/`image_feats`, the training cache)."""
+        batch = _batch_size(pixel_values, input_ids, text_feats, image_feats)
         device = self.head.mlp[-1].weight.device
-        image_present = _presence(image_present, pixel_values, batch, device)
-        text_present = _presence(text_present, input_ids, batch, device)
+        image_present = _presence(image_present, pixel_values if image_feats is None else image_feats, batch, device)
+        text_present = _presence(text_present, input_ids if text_feats is None else text_feats, batch, device)
         if self.training and self.modality_dropout > 0:
             text_present, image_present = self._drop_modalities(text_present, image_present)
-        text_feats = _encode_rows(self.encode_text, text_present, input_ids, attention_mask)
-        image_feats = _encode_rows(self.encode_image, image_present, pixel_values)
+        if text_feats is None:
+            text_feats = _encode_rows(self.encode_text, text_present, input_ids, attention_mask)
+        if image_feats is None:
+            image_feats = _encode_rows(self.encode_image, image_present, pixel_values)
         return self.forward_head(text_feats, image_feats, text_present, image_present)
 
     def _drop_modalities(self, text: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

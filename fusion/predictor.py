@@ -112,7 +112,8 @@ class EmotionPredictor:
     @torch.inference_mode()
     def _predict_prepared(self, chunk: Iterable[tuple[int, FaceCrop | None, str | None]]) -> list[Prediction]:
         _, faces, texts = zip(*chunk, strict=False)
-        batch = self.preprocessor.collate(faces, texts)
+        images = [self.preprocessor.image_tensor(f) if f else None for f in faces]
+        batch = self.preprocessor.collate(images, texts)
         batch = {k: v.to(self.device) if v is not None else None for k, v in batch.items()}
         out = self.model(**batch)
         temperature = float(self.model.temperature)

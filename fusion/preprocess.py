@@ -156,9 +156,7 @@ def image_transform(cfg: PreprocessCfg, is_train: bool = False) -> v2.Compose:
         ]
     else:
         geometry = [v2.Resize((size, size), antialias=True)]
-    return v2.Compose(
-        [v2.ToImage(), *geometry, v2.ToDtype(torch.float32, scale=True), v2.Normalize(cfg.mean, cfg.std)]
-    )
+    return v2.Compose([v2.ToImage(), *geometry, v2.ToDtype(torch.float32, scale=True), v2.Normalize(cfg.mean, cfg.std)])
 
 
 def load_tokenizer(path: str | Path):
@@ -197,12 +195,12 @@ class Preprocessor:
         return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
 
     def collate(
-        self, faces: Sequence[FaceCrop | None], texts: Sequence[str | None]
+        self, images: Sequence[torch.Tensor | None], texts: Sequence[str | None]
     ) -> dict[str, torch.Tensor | None]:
-        """Batch already-cropped faces and texts; a None (or blank text) marks a missing modality."""
-        if len(faces) != len(texts):
-            raise ValueError(f"Got {len(faces)} images but {len(texts)} texts; pass one of each per sample.")
-        image_present = torch.tensor([f is not None for f in faces], dtype=torch.bool)
+        """Batch image tensors (from `image_tensor`) and texts; None (or a blank text) marks a missing modality."""
+        if len(images) != len(texts):
+            raise ValueError(f"Got {len(images)} images but {len(texts)} texts; pass one of each per sample.")
+        image_present = torch.tensor([i is not None for i in images], dtype=torch.bool)
         text_present = torch.tensor([bool(t and t.strip()) for t in texts], dtype=torch.bool)
         batch: dict[str, torch.Tensor | None] = {
             "image_present": image_present,
@@ -212,9 +210,9 @@ class Preprocessor:
             "attention_mask": None,
         }
         if image_present.any():
-            size = self.cfg.image_size
-            blank = torch.zeros(3, size, size)  # never reaches the encoder: rows are selected by the mask
-            batch["pixel_values"] = torch.stack([self.image_tensor(f) if f else blank for f in faces])
+            # Rows without an image never reach the encoder (the model selects rows by the mask).
+            blank = torch.zeros_like(next(i for i in images if i is not None))
+            batch["pixel_values"] = torch.stack([i if i is not None else blank for i in images])
         if text_present.any():
             batch.update(self.tokenize([t if t and t.strip() else "" for t in texts]))
         return batch

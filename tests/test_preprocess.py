@@ -73,7 +73,8 @@ def test_broken_exif_does_not_reject_the_photo():
 
 
 @pytest.mark.parametrize(
-    "payload", [b"", b"not an image at all", _png_bytes(Image.new("RGB", (64, 64)))[:60], b"\x89PNG\r\n\x1a\n" + b"0" * 50]
+    "payload",
+    [b"", b"not an image at all", _png_bytes(Image.new("RGB", (64, 64)))[:60], b"\x89PNG\r\n\x1a\n" + b"0" * 50],
 )
 def test_unreadable_bytes_get_a_clear_error(payload):
     with pytest.raises(InvalidImageError, match="could not be read as an image"):
@@ -149,7 +150,7 @@ def test_text_padding_is_dynamic_and_truncated(tokenizer):
 
 def test_collate_marks_missing_modalities(tokenizer):
     prep = Preprocessor(PreprocessCfg(), tokenizer)
-    face = prep.face(ASTRONAUT)
+    face = prep.image_tensor(prep.face(ASTRONAUT))
     batch = prep.collate([face, None, face], ["hello there", "only text", "  "])
     assert batch["image_present"].tolist() == [True, False, True]
     assert batch["text_present"].tolist() == [True, True, False]

@@ -1,0 +1,167 @@
+"""Evaluate a model on any data source: accuracy, macro-F1, per-class scores, calibration, ablation.
+
+    python -m train.evaluate --model FOLDER_OR_REPO --data SOURCE [--data SOURCE ...] [--out metrics.json]
+
+The ablation scores the same rows three ways: both modalities, image only (rows with an image),
+text only (rows with a text).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from datasets import Dataset, concatenate_datasets
+from datasets import Image as ImageFeature
+from tqdm.auto import tqdm
+
+from fusion.preprocess import Preprocessor
+from train.feature_cache import FeatureCache, cached_inputs
+from train.loader import make_loader
+from train.metrics import classification_metrics, expected_calibration_error, fit_temperature
+
+logger = logging.getLogger(__name__)
+MODES = {"image+text": (True, True), "image only": (True, False), "text only": (False, True)}
+
+
+@torch.inference_mode()
+def collect_logits(
+    model, loader, accelerator=None, desc: str = "evaluate", cache: FeatureCache | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fused logits and labels over a loader (gathered across processes when `accelerator` is given)."""
+    model.eval()
+    all_logits, all_labels = [], []
+    show = accelerator is None or accelerator.is_local_main_process
+    for batch in tqdm(loader, desc=desc, leave=False, disable=not show):
+        logits = model(**cached_inputs(cache, batch)).logits.float()
+        labels = batch["labels"]
+        if accelerator is not None:
+            logits, labels = accelerator.gather_for_metrics((logits, labels))
+        all_logits.append(logits.cpu())
+        all_labels.append(labels.cpu())
+    if not all_logits:
+        return torch.zeros(0, 7), torch.zeros(0, dtype=torch.long)
+    return torch.cat(all_logits), torch.cat(all_labels)
+
+
+def _rows_with(ds: Dataset, image: bool, text: bool) -> Dataset:
+    """The rows that carry the modalities a mode uses (all rows for image+text)."""
+    if image and text:
+        return ds
+    if image:
+        flags = [v is not None for v in ds.cast_column("image", ImageFeature(decode=False))["image"]]
+    else:
+        flags = [bool(t and t.strip()) for t in ds["text"]]
+    return ds.select([i for i, keep in enumerate(flags) if keep])
+
+
+def ablation(
+    model,
+    preprocessor: Preprocessor,
+    ds: Dataset,
+    batch_size: int = 32,
+    accelerator=None,
+    labels: list[str] | None = None,
+) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[torch.Tensor, torch.Tensor]]]:
+    """Metrics for each of `MODES` (skipping modes with no rows), and the logits behind them."""
+    names = labels or list(model.labels)
+    results, raw = {}, {}
+    for mode, (use_images, use_texts) in MODES.items():
+        rows = _rows_with(ds, use_images, use_texts)
+        if not len(rows):
+            continue
+        loader = make_loader(rows, preprocessor, batch_size, shuffle=False, use_images=use_images, use_texts=use_texts)
+        if accelerator is not None:
+            loader = accelerator.prepare(loader)
+        logits, y = collect_logits(model, loader, accelerator, desc=f"evaluate ({mode})")
+        results[mode] = classification_metrics(logits, y, names)
+        raw[mode] = (logits, y)
+    return results, raw
+
+
+def calibration(logits: torch.Tensor, labels: torch.Tensor, temperature: float) -> dict[str, float]:
+    return {
+        "temperature": float(temperature),
+        "ece_before": expected_calibration_error(logits, labels, 1.0),
+        "ece_after": expected_calibration_error(logits, labels, temperature),
+    }
+
+
+def evaluate_source(
+    model, tokenizer, specs: list[str], split: str | None, batch_size: int, skip_bad: bool
+) -> dict[str, Any]:
+    from train.data import load_sources
+
+    by_split, report = load_sources(specs, skip_bad=skip_bad)
+    chosen = split or ("test" if "test" in by_split else "all")
+    if chosen == "all":
+        ds = concatenate_datasets(list(by_split.values()))
+    elif chosen in by_split:
+        ds = by_split[chosen]
+    else:
+        raise SystemExit(f"No split {chosen!r} in {specs}; it has {sorted(by_split)}.")
+    preprocessor = Preprocessor(model.preprocess_cfg, tokenizer, is_train=False)
+    results, raw = ablation(model, preprocessor, ds, batch_size)
+    first = next(iter(raw.values()))
+    return {
+        "data": specs,
+        "split": chosen,
+        "skipped_bad_rows": len(report.bad),
+        "test": results,
+        "calibration": calibration(*first, float(model.temperature)),
+        "temperature_fitted_here": fit_temperature(*first),
+    }
+
+
+def print_table(metrics: dict[str, Any]) -> None:
+    print(f"{'input':<12} {'n':>6} {'accuracy':>9} {'macro-F1':>9}")
+    for mode, result in metrics["test"].items():
+        print(f"{mode:<12} {result['n']:>6} {result['accuracy']:>9.3f} {result['macro_f1']:>9.3f}")
+    cal = metrics.get("calibration")
+    if cal:
+        print(f"ECE {cal['ece_before']:.3f} at T=1, {cal['ece_after']:.3f} at the model's T={cal['temperature']:.3f}")
+    first = next(iter(metrics["test"].values()))
+    print(
+        "per class (first row):",
+        ", ".join(f"{k} F1 {v['f1']:.2f} (n={v['support']})" for k, v in first["per_class"].items()),
+    )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="model folder or Hub repo id")
+    parser.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
+    parser.add_argument("--data", action="append", required=True, help="data source (repeatable); see train.data")
+    parser.add_argument("--split", default=None, help="split to score (default: test if the source has one, else all)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--skip-bad", action="store_true", help="drop bad rows instead of stopping")
+    parser.add_argument("--out", type=Path, default=None, help="write the metrics JSON here")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    from fusion.hub import load_model_folder, resolve_model_source
+    from train.data import DataError
+
+    model, tokenizer = load_model_folder(resolve_model_source(args.model, revision=args.revision))
+    try:
+        metrics = evaluate_source(model, tokenizer, args.data, args.split, args.batch_size, args.skip_bad)
+    except DataError as err:
+        raise SystemExit(f"error: {err}") from None
+    metrics["model"] = args.model
+    print_table(metrics)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        print(f"Wrote {args.out}")
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
