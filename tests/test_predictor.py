@@ -32,7 +32,14 @@ def test_image_only_and_text_only(predictor):
     assert text_only.image_probabilities is None and text_only.face_found is None and text_only.face_box is None
     assert _is_distribution(text_only.probabilities)
     as_json = text_only.to_dict()
-    assert set(as_json) == {"label", "probabilities", "text_probabilities", "image_probabilities", "face_found", "face_box"}
+    assert set(as_json) == {
+        "label",
+        "probabilities",
+        "text_probabilities",
+        "image_probabilities",
+        "face_found",
+        "face_box",
+    }
 
 
 def test_no_face_is_reported_not_raised(predictor):
@@ -54,7 +61,7 @@ def test_corrupt_image_message_is_for_humans(predictor, tmp_path):
         predictor.predict(image=broken, text="hello")
     message = str(err.value)
     assert "could not be read as an image" in message
-    assert "Traceback" not in message and "File \"" not in message and "PIL" not in message
+    assert "Traceback" not in message and 'File "' not in message and "PIL" not in message
     assert "Traceback" not in "".join(traceback.format_exception_only(err.value))
 
 
