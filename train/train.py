@@ -54,6 +54,7 @@ class TrainConfig:
     fusion_hidden: list[int] = field(default_factory=lambda: [512])
     dropout: float = 0.3
     modality_dropout: float = 0.3
+    image_size: int = 224
     epochs: int = 5
     batch_size: int = 16
     lr_head: float = 1e-3
@@ -90,6 +91,7 @@ def build_model(config: TrainConfig) -> tuple[EmotionFusionModel, Any]:
         freeze_text=config.freeze_text,
         freeze_image=config.freeze_image,
         modality_dropout=config.modality_dropout,
+        preprocess={"image_size": config.image_size},
     )
     return model, load_tokenizer(text_spec(config.text_encoder).resolve_tokenizer())
 
@@ -362,6 +364,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     model.add_argument("--fusion-hidden", type=int, nargs="+", default=[512])
     model.add_argument("--dropout", type=float, default=0.3)
     model.add_argument("--modality-dropout", type=float, default=0.3)
+    model.add_argument("--image-size", type=int, default=224, help="face crop side in pixels (new models only)")
     opt = parser.add_argument_group("optimisation")
     opt.add_argument("--epochs", type=int, default=5)
     opt.add_argument("--batch-size", type=int, default=16)
