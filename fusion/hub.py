@@ -6,7 +6,11 @@ tokenizer files. Pickled weights are never loaded.
 
 from __future__ import annotations
 
+import json
 import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +38,42 @@ def save_model_folder(model: EmotionFusionModel, tokenizer: Any, folder: str | P
     return folder
 
 
+@contextmanager
+def explain_hub_errors(what: str, repo_id: str, revision: str | None = None) -> Iterator[None]:
+    """Turn huggingface_hub errors into `ModelSourceError`s that say what to fix (never echoing a token)."""
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    try:
+        yield
+    except RevisionNotFoundError:
+        raise ModelSourceError(f"Repo {repo_id!r} has no revision {revision!r}.") from None
+    except RepositoryNotFoundError:
+        raise ModelSourceError(
+            f"Repo {repo_id!r} was not found on the Hub, or your token cannot read it (private repos need HF_TOKEN)."
+        ) from None
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled):
+        raise ModelSourceError(
+            f"Repo {repo_id!r} is not in the local cache and the Hub cannot be reached (offline?)."
+        ) from None
+    except HfHubHTTPError as err:
+        status = err.response.status_code if err.response is not None else None
+        if status == 401:
+            hint = "the Hub rejected the token: set HF_TOKEN to a valid token (or run `hf auth login`)"
+        elif status == 403:
+            hint = "the token may not write here: use a token with write access to this namespace"
+        elif status is not None and status >= 500:
+            hint = f"the Hub answered {status}; nothing was changed, try again later"
+        else:
+            hint = f"the Hub answered {status}"
+        raise ModelSourceError(f"Could not {what} {repo_id!r}: {hint}.") from None
+
+
 def resolve_model_source(source: str | Path, revision: str | None = None, token: str | None = None) -> Path:
     """A local folder as is; a Hub repo id downloaded (cached) at `revision`."""
     path = Path(source).expanduser()
@@ -43,26 +83,65 @@ def resolve_model_source(source: str | Path, revision: str | None = None, token:
     if path.exists() or text.startswith((".", "/", "~")) or not _REPO_ID.match(text):
         raise ModelSourceError(f"Model source {text!r} is not a model folder or a Hub repo id (user/name).")
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
 
-    try:
+    with explain_hub_errors("download", text, revision):
         return Path(snapshot_download(text, revision=revision, allow_patterns=SERVE_PATTERNS, token=token))
-    except RepositoryNotFoundError:
-        raise ModelSourceError(f"Model repo {text!r} was not found on the Hub, or your token cannot read it.") from None
-    except RevisionNotFoundError:
-        raise ModelSourceError(f"Model repo {text!r} has no revision {revision!r}.") from None
-    except LocalEntryNotFoundError:
-        raise ModelSourceError(
-            f"Model repo {text!r} is not in the local cache and the Hub cannot be reached (offline?)."
-        ) from None
-    except HfHubHTTPError as err:
-        status = err.response.status_code if err.response is not None else "?"
-        raise ModelSourceError(f"The Hub answered {status} while downloading {text!r}; try again later.") from None
+
+
+def push_model_folder(
+    folder: str | Path,
+    repo_id: str,
+    private: bool = False,
+    token: str | None = None,
+    commit_message: str | None = None,
+    revision: str | None = None,
+) -> str:
+    """Upload a checked model folder (serving files only) in one commit; returns the commit URL.
+
+    The repo is created if missing. A commit is atomic on the Hub, so a failed push leaves the
+    previous revision intact; transient 5xx answers are retried.
+    """
+    from huggingface_hub import HfApi
+
+    folder = Path(folder)
+    check_model_folder(folder)
+    api = HfApi(token=token)
+    message = commit_message or _commit_message(folder)
+    with explain_hub_errors("push to", repo_id):
+        api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        info = _retry(
+            lambda: api.upload_folder(
+                repo_id=repo_id,
+                folder_path=folder,
+                allow_patterns=SERVE_PATTERNS,
+                commit_message=message,
+                revision=revision,
+            )
+        )
+    return str(info.commit_url)
+
+
+def _commit_message(folder: Path) -> str:
+    """ "Upload model (test accuracy 81.2%, macro-F1 79.9%)" when metrics.json has them."""
+    try:
+        fused = next(iter(json.loads((folder / "metrics.json").read_text())["test"].values()))
+        return f"Upload model (test accuracy {100 * fused['accuracy']:.1f}%, macro-F1 {100 * fused['macro_f1']:.1f}%)"
+    except (OSError, ValueError, KeyError, StopIteration, TypeError):
+        return "Upload model"
+
+
+def _retry(call, attempts: int = 3, wait: float = 1.0):
+    from huggingface_hub.errors import HfHubHTTPError
+
+    for attempt in range(attempts):
+        try:
+            return call()
+        except HfHubHTTPError as err:
+            status = err.response.status_code if err.response is not None else 0
+            if status < 500 or attempt == attempts - 1:
+                raise
+            time.sleep(wait * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 def check_model_folder(folder: Path) -> None:
