@@ -4,6 +4,7 @@ A source spec is one of:
   path/to/data.csv             the CSV format `image_path,text,label` (paths relative to the CSV)
   path/to/folder               an image folder, one sub-folder per emotion (`texts.csv` with
                                `file_name,text` beside them adds texts), or a `save_to_disk` folder
+  flags:path/to/flag-store     the app's flag store (reviewed label, else the user's correction)
   hub:user/name[:config][@split]  a Hub dataset via `load_dataset` (column names: see `ColumnMap`)
 Bad rows (unknown labels, missing or unreadable images, rows with neither modality) are
 reported by source and row; with `skip_bad` they are dropped and counted.
@@ -203,6 +204,10 @@ def _is_saved_dataset(folder: Path) -> bool:
 
 def read_source(spec: str, columns: ColumnMap = ColumnMap()) -> dict[str, list[dict[str, Any]]]:
     """Raw rows per split ('all' when the source has no splits of its own)."""
+    if spec.startswith("flags:"):
+        from fusion.flag_store import FlagStore
+
+        return {"all": FlagStore(Path(spec[len("flags:") :])).training_rows()}
     if spec.startswith("hub:"):
         return _read_hub(spec[len("hub:") :], columns)
     path = Path(spec).expanduser()
@@ -219,7 +224,9 @@ def read_source(spec: str, columns: ColumnMap = ColumnMap()) -> dict[str, list[d
         if (path / "data.csv").is_file():
             return {"all": read_csv(path / "data.csv")}
         return {"all": read_image_folder(path)}
-    raise DataError(f"Data source {spec!r} not found. Give a CSV file, a folder or hub:USER/NAME[:CONFIG][@SPLIT].")
+    raise DataError(
+        f"Data source {spec!r} not found. Give a CSV file, a folder, flags:FOLDER or hub:USER/NAME[:CONFIG][@SPLIT]."
+    )
 
 
 def _split_name(name: str) -> str:

@@ -1,0 +1,182 @@
+"""The flag store: wrong predictions with their corrected label, kept durably for relabeling and retraining.
+
+Layout (one folder, never served publicly):
+    records/<id>.json   one flag: text, predicted label + probabilities, corrected label, model, time, review
+    images/<id>.png     the image the user sent, if any
+Each file is written to a temporary name and renamed into place (atomic on POSIX), so concurrent
+writers never collide (ids are unique) and a process killed mid-write leaves at most a stray temp
+file, which readers ignore. A review rewrites its record the same way.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import threading
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from fusion.labels import EMOTIONS, parse_label
+
+MAX_TEXT_CHARS = 5000
+
+
+class FlagStoreError(OSError):
+    """The store could not be written (full disk, no permission); the message says what to check."""
+
+
+@dataclass
+class FlagRecord:
+    id: str
+    time: str
+    text: str
+    image: str | None  # file name under images/
+    predicted: str | None
+    probabilities: dict[str, float]
+    corrected: str
+    model: str
+    revision: str | None
+    review: dict[str, Any] | None = None  # {"label": ..., "status": "confirmed"|"changed", "time": ...}
+    updated: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """The label to train on: the maintainer's review if any, else the user's correction."""
+        return self.review["label"] if self.review else self.corrected
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class FlagStore:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.records_dir = self.root / "records"
+        self.images_dir = self.root / "images"
+        self._review_lock = threading.Lock()
+
+    def _ensure(self) -> None:
+        try:
+            self.records_dir.mkdir(parents=True, exist_ok=True)
+            self.images_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise FlagStoreError(f"Cannot create the flag folder {self.root}: {err.strerror}.") from None
+
+    def add(
+        self,
+        *,
+        corrected: str,
+        text: str | None = None,
+        image: Image.Image | None = None,
+        predicted: str | None = None,
+        probabilities: dict[str, float] | None = None,
+        model: str = "",
+        revision: str | None = None,
+    ) -> FlagRecord:
+        """Store one flag durably; raises `ValueError` for bad input and `FlagStoreError` when it cannot write."""
+        label = EMOTIONS[parse_label(corrected)]
+        text = (text or "").strip()[:MAX_TEXT_CHARS]
+        if image is None and not text:
+            raise ValueError("Nothing to flag: the flag needs the image or the text that was predicted.")
+        self._ensure()
+        record_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
+        now = _now()
+        record = FlagRecord(
+            id=record_id,
+            time=now,
+            text=text,
+            image=f"{record_id}.png" if image is not None else None,
+            predicted=predicted,
+            probabilities={k: round(float(v), 6) for k, v in (probabilities or {}).items()},
+            corrected=label,
+            model=model,
+            revision=revision,
+            updated=now,
+        )
+        try:
+            if image is not None:  # the image first: a record never points at a missing image
+                buffer = _png_bytes(image)
+                _atomic_write(self.images_dir / record.image, buffer)
+            _atomic_write(self.records_dir / f"{record_id}.json", json.dumps(asdict(record)).encode())
+        except OSError as err:
+            raise FlagStoreError(f"Could not save the flag in {self.root}: {err.strerror or err}.") from None
+        return record
+
+    def records(self) -> list[FlagRecord]:
+        """All complete records, oldest first (unreadable files are skipped, never fatal)."""
+        found = []
+        for path in sorted(self.records_dir.glob("*.json")) if self.records_dir.is_dir() else []:
+            try:
+                found.append(FlagRecord(**json.loads(path.read_text())))
+            except (OSError, ValueError, TypeError):
+                continue
+        return found
+
+    def get(self, record_id: str) -> FlagRecord:
+        path = self._record_path(record_id)
+        try:
+            return FlagRecord(**json.loads(path.read_text()))
+        except FileNotFoundError:
+            raise KeyError(f"No flag with id {record_id!r}.") from None
+
+    def review(self, record_id: str, label: str) -> FlagRecord:
+        """A maintainer confirms or changes a flag's label."""
+        final = EMOTIONS[parse_label(label)]
+        with self._review_lock:
+            record = self.get(record_id)
+            record.review = {
+                "label": final,
+                "status": "confirmed" if final == record.corrected else "changed",
+                "time": _now(),
+            }
+            record.updated = record.review["time"]
+            try:
+                _atomic_write(self._record_path(record_id), json.dumps(asdict(record)).encode())
+            except OSError as err:
+                raise FlagStoreError(f"Could not save the review in {self.root}: {err.strerror or err}.") from None
+        return record
+
+    def image_path(self, record: FlagRecord) -> Path | None:
+        return self.images_dir / record.image if record.image else None
+
+    def training_rows(self, reviewed_only: bool = False) -> list[dict[str, Any]]:
+        """Rows for `train.data`: image path, text, and the reviewed (else corrected) label."""
+        return [
+            {"image": self.image_path(r), "text": r.text, "label": r.label}
+            for r in self.records()
+            if r.review or not reviewed_only
+        ]
+
+    def _record_path(self, record_id: str) -> Path:
+        # Ids come from clients of the review UI: never let one name a path outside the store.
+        if not record_id or "/" in record_id or "\\" in record_id or record_id.startswith("."):
+            raise KeyError(f"No flag with id {record_id!r}.")
+        return self.records_dir / f"{record_id}.json"
+
+
+def _png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
