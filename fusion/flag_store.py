@@ -101,7 +101,7 @@ class FlagStore:
         if image is None and not text:
             raise ValueError("Nothing to flag: the flag needs the image or the text that was predicted.")
         self._ensure()
-        record_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
+        record_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
         now = _now()
         record = FlagRecord(
             id=record_id,
@@ -132,7 +132,7 @@ class FlagStore:
                 found.append(FlagRecord(**json.loads(path.read_text())))
             except (OSError, ValueError, TypeError):
                 continue
-        return found
+        return sorted(found, key=lambda r: (r.time, r.id))
 
     def get(self, record_id: str) -> FlagRecord:
         path = self._record_path(record_id)
