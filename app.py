@@ -2,8 +2,11 @@
 
     python app.py [--model FOLDER_OR_REPO] [--revision REV] [--port PORT]
 
-The model comes from --model or $EMOTION_MODEL (a local folder or a Hub repo id, with
---revision / $EMOTION_MODEL_REVISION); with neither, the offline default is served.
+Settings (flags win over environment variables):
+  --model / EMOTION_MODEL              model folder or Hub repo id (default: the offline default)
+  --revision / EMOTION_MODEL_REVISION  Hub branch, tag or commit
+  --flag-dir / EMOTION_FLAG_DIR        where flags are stored (default: ./flagged; never served)
+  EMOTION_REVIEW_SECRET                enables the Review tab for maintainers who know it
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
@@ -18,48 +22,116 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 import gradio as gr  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from fusion.batching import MicroBatcher  # noqa: E402
+from fusion.flag_store import FlagStore, FlagStoreError  # noqa: E402
+from fusion.labels import EMOTIONS  # noqa: E402
 from fusion.predictor import EmotionPredictor  # noqa: E402
+from ui.chart import modality_chart  # noqa: E402
+from ui.flagging import FlagStoreCallback  # noqa: E402
+from ui.live import build_live_tab  # noqa: E402
+from ui.review import build_review_tab  # noqa: E402
 
 logger = logging.getLogger("app")
+ROOT = Path(__file__).resolve().parent
+MAX_TEXT_CHARS = 2000
+LAUNCH_KWARGS: dict[str, Any] = {"max_file_size": "10mb"}
+EXAMPLES = [
+    [str(ROOT / "examples" / "astronaut.jpg"), "I can't believe we actually made it to space!"],
+    [str(ROOT / "examples" / "astronaut.jpg"), ""],
+    [None, "My flight got cancelled again and nobody will tell us why."],
+    [None, "I keep hearing footsteps downstairs but I live alone."],
+]
 
 
-def build_demo(predictor: EmotionPredictor) -> gr.Blocks:
-    def predict(
-        image: Image.Image | None, text: str | None
-    ) -> tuple[dict[str, float], dict[str, Any], Image.Image | None]:
+def build_demo(
+    predictor: EmotionPredictor, flag_dir: str | Path = "flagged", review_secret: str | None = None
+) -> gr.Blocks:
+    batcher = MicroBatcher(predictor)
+    flagger = FlagStoreCallback(model=predictor.source, revision=predictor.revision)
+
+    def predict(image: Image.Image | None, text: str | None) -> tuple[dict[str, float], dict[str, Any], Any]:
         """Predict the emotion of a face image, a text, or both.
 
         Args:
             image: a photo with a face (optional if text is given).
             text: a sentence (optional if an image is given).
+
+        Returns: the 7 fused confidences, the full result as JSON (label, probabilities, image- and
+        text-only probabilities, face_found, face_box), and the face crop the model saw.
         """
+        if text is not None and len(text) > MAX_TEXT_CHARS:
+            raise gr.Error(
+                f"The text has {len(text)} characters; the limit is {MAX_TEXT_CHARS}.", print_exception=False
+            )
         try:
-            result = predictor.predict(image=image, text=text)
+            result = batcher.predict(image=image, text=text)
         except ValueError as err:
             raise gr.Error(str(err), print_exception=False) from None
         return result.probabilities, result.to_dict(), result.face_crop
+
+    def flag(image: Image.Image | None, text: str | None, details: dict[str, Any] | None, corrected: str | None) -> str:
+        if not details or "label" not in details:
+            raise gr.Error("Predict first, then flag the result if it is wrong.", print_exception=False)
+        if not corrected:
+            raise gr.Error("Pick the correct emotion before flagging.", print_exception=False)
+        try:
+            record = flagger.save(image, text, details, corrected)
+        except FlagStoreError as err:
+            logger.error("Flag not saved: %s", err)
+            gr.Warning("Sorry, the flag could not be saved right now; your prediction is unaffected.")
+            return "Flag not saved (storage problem)."
+        except ValueError as err:
+            raise gr.Error(str(err), print_exception=False) from None
+        return f"Thanks! Flagged as **{record.corrected}** (predicted {record.predicted})."
 
     with gr.Blocks(title="Multimodal emotion recognition") as demo:
         gr.Markdown(
             "# Multimodal emotion recognition\n"
             "Show a face, write a sentence, or both: the model fuses them into one of 7 emotions."
         )
-        with gr.Row():
-            with gr.Column():
-                image = gr.Image(
-                    label="Face",
-                    sources=["webcam", "upload"],
-                    type="pil",
-                    webcam_options=gr.WebcamOptions(mirror=True),
+        with gr.Tabs():
+            with gr.Tab("Predict", id="predict"):
+                with gr.Row():
+                    with gr.Column():
+                        image = gr.Image(
+                            label="Face",
+                            sources=["webcam", "upload"],
+                            type="pil",
+                            webcam_options=gr.WebcamOptions(mirror=True),
+                        )
+                        text = gr.Textbox(
+                            label="Text", placeholder="How are you feeling?", lines=2, max_length=MAX_TEXT_CHARS
+                        )
+                        button = gr.Button("Predict", variant="primary")
+                    with gr.Column():
+                        label = gr.Label(label="Emotion", num_top_classes=7)
+                        chart = gr.HTML(modality_chart(None), label="What each modality says")
+                        crop = gr.Image(label="What the model saw", interactive=False, height=200)
+                        with gr.Accordion("Details (JSON)", open=False):
+                            details = gr.JSON(label="Details")
+                with gr.Accordion("Wrong? Flag it with the right emotion", open=False):
+                    with gr.Row():
+                        corrected = gr.Dropdown(choices=list(EMOTIONS), label="Correct emotion", value=None)
+                        flag_button = gr.Button("Flag")
+                    flag_status = gr.Markdown()
+                gr.Examples(
+                    examples=EXAMPLES,
+                    inputs=[image, text],
+                    outputs=[label, details, crop],
+                    fn=predict,
+                    cache_examples=True,
+                    cache_mode="lazy",
+                    api_visibility="private",
                 )
-                text = gr.Textbox(label="Text", placeholder="How are you feeling?", lines=2)
-                button = gr.Button("Predict", variant="primary")
-            with gr.Column():
-                label = gr.Label(label="Emotion", num_top_classes=7)
-                crop = gr.Image(label="What the model saw", interactive=False)
-                details = gr.JSON(label="Details")
+            build_live_tab(batcher)
+            if review_secret:
+                build_review_tab(FlagStore(flag_dir), review_secret)
         gr.Markdown(f"Model: `{predictor.source}`" + (f" @ `{predictor.revision}`" if predictor.revision else ""))
-        button.click(predict, inputs=[image, text], outputs=[label, details, crop], api_name="predict")
+
+        button.click(predict, [image, text], [label, details, crop], api_name="predict", concurrency_limit=16)
+        details.change(modality_chart, details, chart, api_visibility="private", queue=False)
+        flag_button.click(flag, [image, text, details, corrected], flag_status, api_visibility="private")
+    flagger.setup([image, text, details, corrected], str(flag_dir))
     return demo
 
 
@@ -67,6 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=os.getenv("EMOTION_MODEL"), help="model folder or Hub repo id")
     parser.add_argument("--revision", default=os.getenv("EMOTION_MODEL_REVISION"), help="Hub revision")
+    parser.add_argument("--flag-dir", default=os.getenv("EMOTION_FLAG_DIR", "flagged"), help="flag store folder")
     parser.add_argument("--port", type=int, default=None, help="server port (default: Gradio's)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -78,7 +151,8 @@ def main(argv: list[str] | None = None) -> None:
         source = str(ensure_default_model())
     predictor = EmotionPredictor.load(source, revision=args.revision)
     logger.info("Serving model %s%s", source, f" @ {args.revision}" if args.revision else "")
-    build_demo(predictor).queue(default_concurrency_limit=2).launch(server_port=args.port)
+    demo = build_demo(predictor, flag_dir=args.flag_dir, review_secret=os.getenv("EMOTION_REVIEW_SECRET"))
+    demo.queue(default_concurrency_limit=2).launch(server_port=args.port, **LAUNCH_KWARGS)
 
 
 if __name__ == "__main__":

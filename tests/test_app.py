@@ -1,5 +1,10 @@
-"""The real Gradio server and the real gradio_client."""
+"""The real Gradio server, the real gradio_client and plain HTTP."""
 
+import base64
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
@@ -9,15 +14,31 @@ from tests.conftest import ASTRONAUT
 
 
 @pytest.fixture(scope="module")
-def client(predictor):
+def server(predictor, tmp_path_factory):
     import app
 
-    demo = app.build_demo(predictor).queue()
-    demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", server_port=None)
+    demo = app.build_demo(predictor, flag_dir=tmp_path_factory.mktemp("flags"), review_secret="s3cret").queue()
+    demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **app.LAUNCH_KWARGS)
     try:
-        yield Client(demo.local_url, verbose=False)
+        yield demo.local_url
     finally:
         demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return Client(server, verbose=False)
+
+
+def _rest_predict(base: str, image_payload, text: str):
+    """The plain-HTTP route: POST /gradio_api/call/predict, then read the server-sent events."""
+    start = httpx.post(f"{base}gradio_api/call/predict", json={"data": [image_payload, text]}, timeout=30)
+    start.raise_for_status()
+    event_id = start.json()["event_id"]
+    stream = httpx.get(f"{base}gradio_api/call/predict/{event_id}", timeout=60).text
+    event = [line for line in stream.splitlines() if line.startswith("event:")][-1].split(":", 1)[1].strip()
+    data = [line for line in stream.splitlines() if line.startswith("data:")][-1].split(":", 1)[1]
+    return event, json.loads(data)
 
 
 def _confidences(label_output: dict) -> dict[str, float]:
@@ -50,3 +71,52 @@ def test_neither_is_a_friendly_error(client):
 def test_api_lists_predict_with_named_parameters(client):
     endpoint = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/predict"]
     assert [p["parameter_name"] for p in endpoint["parameters"]] == ["image", "text"]
+
+
+def test_api_hides_private_endpoints(client):
+    endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert list(endpoints) == ["/predict"]  # flagging, review and live endpoints are not public
+
+
+def test_rest_route_with_upload(server):
+    with ASTRONAUT.open("rb") as handle:
+        uploaded = httpx.post(f"{server}gradio_api/upload", files={"files": ("face.jpg", handle, "image/jpeg")})
+    uploaded.raise_for_status()
+    path = uploaded.json()[0]
+    event, data = _rest_predict(server, {"path": path, "meta": {"_type": "gradio.FileData"}}, "so happy")
+    assert event == "complete" and data[1]["face_found"] is True and data[1]["label"] in EMOTIONS
+
+
+def test_rest_route_with_base64_data_url(server):
+    url = "data:image/jpeg;base64," + base64.b64encode(ASTRONAUT.read_bytes()).decode()
+    event, data = _rest_predict(server, {"url": url, "meta": {"_type": "gradio.FileData"}}, "")
+    assert event == "complete" and data[1]["image_probabilities"] is not None
+
+
+def test_rest_route_reports_errors(server):
+    event, data = _rest_predict(server, None, "")
+    assert event == "error"
+    assert "give a face image, a text, or both" in json.dumps(data)
+
+
+def test_too_long_text_is_refused_with_the_limit(client):
+    import app
+
+    with pytest.raises(AppError, match=f"the limit is {app.MAX_TEXT_CHARS}"):
+        client.predict(None, "a" * (app.MAX_TEXT_CHARS + 1), api_name="/predict")
+
+
+def test_concurrent_callers_each_get_their_own_answer(client, server):
+    texts = [f"message number {i} about my day" for i in range(12)] + ["   "] * 4
+    clients = [Client(server, verbose=False) for _ in range(4)]
+
+    def call(i: int):
+        try:
+            return clients[i % 4].predict(None, texts[i], api_name="/predict")[1]["label"]
+        except AppError as err:
+            return err
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(call, range(len(texts))))
+    assert all(r in EMOTIONS for r in results[:12])
+    assert all(isinstance(r, AppError) for r in results[12:])

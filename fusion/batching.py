@@ -1,0 +1,62 @@
+"""Cross-request batching: concurrent `predict` calls are gathered into one `predict_batch`.
+
+Each caller still gets its own result or its own error, so one user's broken upload never fails
+the others in the same batch (Gradio's `batch=True` fails the whole batch on one bad item).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import Future
+from typing import Any
+
+from fusion.predictor import MAX_BATCH, EmotionPredictor, Prediction
+
+
+class MicroBatcher:
+    """Runs one worker thread; callers block on a future. `max_wait` bounds the added latency."""
+
+    def __init__(self, predictor: EmotionPredictor, max_batch: int = 8, max_wait: float = 0.005):
+        self.predictor = predictor
+        self.max_batch = min(max_batch, MAX_BATCH)
+        self.max_wait = max_wait
+        self._queue: queue.Queue[tuple[Any, Any, Future] | None] = queue.Queue()
+        self._worker = threading.Thread(target=self._run, name="micro-batcher", daemon=True)
+        self._worker.start()
+        self.batch_sizes: list[int] = []  # observed batch sizes, for benchmarks and tests
+
+    def predict(self, image: Any = None, text: str | None = None, timeout: float | None = 120) -> Prediction:
+        future: Future = Future()
+        self._queue.put((image, text, future))
+        return future.result(timeout=timeout)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._worker.join(timeout=5)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            items = [first]
+            try:  # take whatever else is already waiting, up to max_batch, within max_wait
+                while len(items) < self.max_batch:
+                    item = self._queue.get(timeout=self.max_wait)
+                    if item is None:
+                        self._queue.put(None)
+                        break
+                    items.append(item)
+            except queue.Empty:
+                pass
+            self.batch_sizes.append(len(items))
+            try:
+                results = self.predictor.predict_batch([(i, t) for i, t, _ in items], return_errors=True)
+            except Exception as err:  # noqa: BLE001 - an unexpected failure must reach every waiting caller
+                results = [err] * len(items)
+            for (_, _, future), result in zip(items, results):
+                if isinstance(result, BaseException):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)

@@ -1,0 +1,1 @@
+"""Gradio UI parts of the Space (only this package and app.py import gradio)."""
