@@ -117,8 +117,8 @@ def build_demo(
                 gr.Examples(
                     examples=EXAMPLES,
                     inputs=[image, text],
-                    outputs=[label, details, crop],
-                    fn=predict,
+                    outputs=[label, details],  # Gradio cannot cache an empty image output (text-only rows)
+                    fn=lambda image, text: predict(image, text)[:2],
                     cache_examples=True,
                     cache_mode="lazy",
                     api_visibility="private",

@@ -1,0 +1,142 @@
+"""The Space in headless Chromium (Debian's, driven by Playwright): what a visitor actually does.
+
+Each test saves a screenshot under test-output/browser/.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fusion.flag_store import FlagStore
+from fusion.labels import EMOTIONS
+from tests.conftest import ASTRONAUT, ROOT
+
+pytestmark = pytest.mark.browser
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = ROOT / "test-output" / "browser"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
+SECRET = "maintainer-s3cret"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        if os.getenv("REQUIRE_BROWSER"):
+            pytest.fail("Debian chromium is required (REQUIRE_BROWSER is set) but not installed.")
+        pytest.skip("Debian chromium is not installed (./dev.sh test installs it).")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def site(predictor, tmp_path_factory):
+    import app
+
+    flag_dir = tmp_path_factory.mktemp("browser-flags")
+    demo = app.build_demo(predictor, flag_dir=flag_dir, review_secret=SECRET).queue()
+    demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **app.LAUNCH_KWARGS)
+    try:
+        yield demo.local_url, FlagStore(flag_dir)
+    finally:
+        demo.close()
+
+
+@pytest.fixture
+def page(browser, site, request):
+    context = browser.new_context(viewport={"width": 1280, "height": 1100}, permissions=["camera"])
+    page = context.new_page()
+    page.goto(site[0])
+    page.get_by_role("button", name="Predict", exact=True).wait_for()
+    yield page
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+def _wait_for_prediction(page) -> str:
+    """The top emotion shown by the Label component."""
+    label = page.locator("[data-testid='label-output-value']").first
+    label.wait_for(timeout=30_000)
+    return label.inner_text().strip()
+
+
+def _predict_upload(page, text: str) -> str:
+    page.get_by_role("button", name="Upload file").click()
+    page.locator("input[type=file]").first.set_input_files(str(ASTRONAUT))
+    page.get_by_label("Text").fill(text)
+    page.get_by_role("button", name="Predict", exact=True).click()
+    return _wait_for_prediction(page)
+
+
+def test_upload_flow(page):
+    top = _predict_upload(page, "We did it, I am so proud of this team!")
+    assert top in EMOTIONS
+    chart = page.locator(".modality-chart")
+    chart.wait_for()
+    assert "image" in chart.inner_text() and "text" in chart.inner_text()
+
+
+def test_example_click(page):
+    page.get_by_text("I keep hearing footsteps downstairs").click()
+    assert _wait_for_prediction(page) in EMOTIONS
+    assert page.get_by_label("Text").input_value() == "I keep hearing footsteps downstairs but I live alone."
+
+
+def test_webcam_capture_with_fake_camera(page):
+    page.get_by_text("Click to Access Webcam").click()
+    page.wait_for_function("() => { const v = document.querySelector('video'); return v && v.videoWidth > 0 }")
+    page.locator("button[aria-label='capture photo']").click()
+    page.get_by_role("button", name="Predict", exact=True).click()
+    assert _wait_for_prediction(page) in EMOTIONS
+    page.get_by_text("Details (JSON)").click()
+    assert "face_found" in page.locator(".json-holder, [data-testid='json']").first.inner_text()
+
+
+def _choose(page, label: str, option: str) -> None:
+    page.get_by_label(label).click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_flag_flow_writes_the_chosen_label(page, site):
+    store = site[1]
+    before = len(store.records())
+    _predict_upload(page, "This is fine.")
+    page.get_by_text("Wrong? Flag it with the right emotion").click()
+    _choose(page, "Correct emotion", "fear")
+    page.get_by_role("button", name="Flag", exact=True).click()
+    page.get_by_text("Flagged as").wait_for()
+    records = store.records()
+    assert len(records) == before + 1
+    assert records[-1].corrected == "fear" and records[-1].text == "This is fine."
+    assert records[-1].image and store.image_path(records[-1]).is_file()
+
+
+def test_review_tab_needs_the_secret_and_saves(page, site):
+    store = site[1]
+    record = store.add(corrected="happy", text="review me")
+    page.get_by_role("tab", name="Review").click()
+    page.get_by_label("Maintainer secret").fill("wrong")
+    page.get_by_role("button", name="Load flags").click()
+    page.get_by_text("Wrong maintainer secret").first.wait_for()
+    page.get_by_label("Maintainer secret").fill(SECRET)
+    page.get_by_role("button", name="Load flags").click()
+    page.get_by_text("review me").first.wait_for()
+    page.get_by_label("sad", exact=True).check()
+    page.get_by_role("button", name="Save review").click()
+    page.get_by_text("Saved:").wait_for()
+    assert store.get(record.id).review["label"] == "sad"
