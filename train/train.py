@@ -274,7 +274,7 @@ def train(config: TrainConfig, args: argparse.Namespace) -> dict[str, Any]:
     if (best_path / "model.safetensors").is_file():
         from safetensors.torch import load_file
 
-        model.load_state_dict(load_file(best_path / "model.safetensors", device=str(accelerator.device)))
+        model.load_state_dict(load_file(best_path / "model.safetensors"))  # copied onto the model's device
     model.eval()
     logits, labels = collect_logits(model, val_loader, accelerator, "validation", cache.get("validation"))
     temperature = fit_temperature(logits, labels)
