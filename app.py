@@ -6,6 +6,7 @@ Settings (flags win over environment variables):
   --model / EMOTION_MODEL              model folder or Hub repo id (default: the offline default)
   --revision / EMOTION_MODEL_REVISION  Hub branch, tag or commit
   --flag-dir / EMOTION_FLAG_DIR        where flags are stored (default: ./flagged; never served)
+  --flag-dataset / EMOTION_FLAG_DATASET  Hub dataset repo that flags are synced to (private; needs HF_TOKEN)
   EMOTION_REVIEW_SECRET                enables the Review tab for maintainers who know it
 """
 
@@ -140,6 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default=os.getenv("EMOTION_MODEL"), help="model folder or Hub repo id")
     parser.add_argument("--revision", default=os.getenv("EMOTION_MODEL_REVISION"), help="Hub revision")
     parser.add_argument("--flag-dir", default=os.getenv("EMOTION_FLAG_DIR", "flagged"), help="flag store folder")
+    parser.add_argument("--flag-dataset", default=os.getenv("EMOTION_FLAG_DATASET"), help="Hub dataset for flags")
     parser.add_argument("--port", type=int, default=None, help="server port (default: Gradio's)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -152,6 +154,12 @@ def main(argv: list[str] | None = None) -> None:
     predictor = EmotionPredictor.load(source, revision=args.revision)
     logger.info("Serving model %s%s", source, f" @ {args.revision}" if args.revision else "")
     demo = build_demo(predictor, flag_dir=args.flag_dir, review_secret=os.getenv("EMOTION_REVIEW_SECRET"))
+    if args.flag_dataset:
+        from fusion.flag_store import FlagStore
+        from fusion.flag_sync import FlagSync
+
+        FlagSync(FlagStore(args.flag_dir), args.flag_dataset).start(interval=60)
+        logger.info("Flags are synced to the dataset repo %s every 60 s", args.flag_dataset)
     demo.queue(default_concurrency_limit=2).launch(server_port=args.port, **LAUNCH_KWARGS)
 
 

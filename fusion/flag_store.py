@@ -57,7 +57,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -118,8 +118,8 @@ class FlagStore:
         try:
             if image is not None:  # the image first: a record never points at a missing image
                 buffer = _png_bytes(image)
-                _atomic_write(self.images_dir / record.image, buffer)
-            _atomic_write(self.records_dir / f"{record_id}.json", json.dumps(asdict(record)).encode())
+                atomic_write(self.images_dir / record.image, buffer)
+            atomic_write(self.records_dir / f"{record_id}.json", json.dumps(asdict(record)).encode())
         except OSError as err:
             raise FlagStoreError(f"Could not save the flag in {self.root}: {err.strerror or err}.") from None
         return record
@@ -153,7 +153,7 @@ class FlagStore:
             }
             record.updated = record.review["time"]
             try:
-                _atomic_write(self._record_path(record_id), json.dumps(asdict(record)).encode())
+                atomic_write(self._record_path(record_id), json.dumps(asdict(record)).encode())
             except OSError as err:
                 raise FlagStoreError(f"Could not save the review in {self.root}: {err.strerror or err}.") from None
         return record

@@ -229,6 +229,19 @@ def read_source(spec: str, columns: ColumnMap = ColumnMap()) -> dict[str, list[d
     )
 
 
+def _newest_per_id(loaded: Dataset | DatasetDict) -> Dataset | DatasetDict:
+    """Flag datasets are append-only: a reviewed flag appears again; keep its newest version."""
+    if isinstance(loaded, DatasetDict):
+        return DatasetDict({k: _newest_per_id(v) for k, v in loaded.items()})
+    if not {"id", "updated"} <= set(loaded.column_names):
+        return loaded
+    newest: dict[str, tuple[str, int]] = {}
+    for index, (row_id, updated) in enumerate(zip(loaded["id"], loaded["updated"])):
+        if row_id not in newest or updated >= newest[row_id][0]:
+            newest[row_id] = (updated, index)
+    return loaded.select(sorted(index for _, index in newest.values()))
+
+
 def _split_name(name: str) -> str:
     return {"valid": "validation", "val": "validation", "dev": "validation"}.get(name, name)
 
@@ -237,6 +250,7 @@ def _read_hub(ref: str, columns: ColumnMap) -> dict[str, list[dict[str, Any]]]:
     ref, _, split = ref.partition("@")
     repo_id, _, config = ref.partition(":")
     loaded = load_dataset(repo_id, config or None, split=split or None)
+    loaded = _newest_per_id(loaded)
     if isinstance(loaded, DatasetDict):
         return {_split_name(k): rows_from_dataset(v, columns) for k, v in loaded.items()}
     return {"all": rows_from_dataset(loaded, columns)}
