@@ -50,3 +50,5 @@ def tokenizer():
     from fusion.preprocess import load_tokenizer
 
     return load_tokenizer(packaged_minilm_path())
+
+from tests.hub_server import hub  # noqa: E402,F401 - the fake Hub fixture, for every test module
