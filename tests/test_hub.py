@@ -1,0 +1,141 @@
+"""Publishing and loading through the real huggingface_hub/datasets clients, against the fake Hub."""
+
+import logging
+
+import pytest
+from PIL import Image
+
+from fusion.flag_store import FlagStore
+from fusion.flag_sync import FlagSync
+from fusion.hub import ModelSourceError, push_model_folder
+from fusion.predictor import EmotionPredictor
+from space_config.deploy import deploy
+from tests.conftest import ASTRONAUT
+from train.data import load_sources
+
+INPUTS = [(ASTRONAUT, "What a wonderful surprise!"), (None, "I hate waiting in lines"), (ASTRONAUT, None)]
+
+
+def _predictions(predictor):
+    return [predictor.predict(image=i, text=t).probabilities for i, t in INPUTS]
+
+
+def _write_metrics(folder, accuracy):
+    (folder / "metrics.json").write_text(
+        '{"test": {"image+text": {"accuracy": %s, "macro_f1": 0.5, "n": 10}}}' % accuracy
+    )
+
+
+@pytest.fixture
+def model_folder(tiny_model_dir, tmp_path):
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    _write_metrics(folder, 0.75)
+    return folder
+
+
+def test_push_then_load_in_a_fresh_cache_gives_identical_predictions(hub, model_folder, predictor):
+    url = push_model_folder(model_folder, "tester/emotion", token=hub.token)
+    assert "tester/emotion" in url
+    files = hub.repo_files("model", "tester/emotion")
+    assert {"config.json", "model.safetensors", "tokenizer.json", "metrics.json"} <= set(files)
+    commit = hub.repo("model", "tester/emotion").commits[hub.repo_commits("model", "tester/emotion")[0]]
+    assert "test accuracy 75.0%" in commit.title
+    loaded = EmotionPredictor.load("tester/emotion", token=hub.token)
+    assert _predictions(loaded) == _predictions(predictor)
+
+
+def test_second_revision_and_loading_the_first_by_revision(hub, model_folder):
+    push_model_folder(model_folder, "tester/emotion", token=hub.token)
+    first = hub.repo_commits("model", "tester/emotion")[0]
+    import torch
+
+    from fusion.hub import load_model_folder, save_model_folder
+
+    model, tokenizer = load_model_folder(model_folder)
+    with torch.no_grad():
+        model.head.mlp[-1].bias += 1.0  # a visibly different model
+    save_model_folder(model, tokenizer, model_folder)
+    _write_metrics(model_folder, 0.8)
+    push_model_folder(model_folder, "tester/emotion", token=hub.token)
+    assert len(hub.repo_commits("model", "tester/emotion")) >= 2
+    old = EmotionPredictor.load("tester/emotion", revision=first, token=hub.token)
+    new = EmotionPredictor.load("tester/emotion", token=hub.token)
+    assert _predictions(old) != _predictions(new)
+    assert new.predict(text="hi").probabilities == EmotionPredictor.load(model_folder).predict(text="hi").probabilities
+
+
+def test_wrong_token_names_what_to_fix_and_never_echoes_it(hub, model_folder, caplog):
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(ModelSourceError) as err:
+        push_model_folder(model_folder, "tester/emotion", token="hf_totally_wrong_token")
+    message = str(err.value)
+    assert "rejected the token" in message and "HF_TOKEN" in message
+    assert "hf_totally_wrong_token" not in message and "hf_totally_wrong_token" not in caplog.text
+    with pytest.raises(ModelSourceError, match="not found on the Hub, or your token cannot read it"):
+        EmotionPredictor.load("tester/does-not-exist", token=hub.token)
+    with pytest.raises(ModelSourceError, match="has no revision 'v9'"):
+        push_model_folder(model_folder, "tester/emotion", token=hub.token)
+        EmotionPredictor.load("tester/emotion", revision="v9", token=hub.token)
+
+
+def test_commit_failure_is_retried_and_leaves_no_half_model(hub, model_folder):
+    hub.fail_next("POST", r"/api/models/tester/flaky/commit/", status=500, times=1)
+    push_model_folder(model_folder, "tester/flaky", token=hub.token)
+    commits = hub.repo_commits("model", "tester/flaky")
+    files = hub.repo_files("model", "tester/flaky")
+    assert "model.safetensors" in files and "config.json" in files  # the retried commit is complete
+    assert len(commits) == 2  # the initial commit + exactly one upload; the failed try left nothing
+
+    hub.fail_next("POST", r"/api/models/tester/down/commit/", status=503, times=5)
+    with pytest.raises(ModelSourceError, match="answered 503; nothing was changed"):
+        push_model_folder(model_folder, "tester/down", token=hub.token)
+    assert "model.safetensors" not in hub.repo_files("model", "tester/down")
+
+
+def test_flags_sync_to_a_dataset_and_train_from_it(hub, tmp_path, monkeypatch):
+    store = FlagStore(tmp_path / "flags")
+    first = store.add(corrected="joy", text="so good", image=Image.new("RGB", (16, 16), "yellow"), predicted="sad")
+    store.add(corrected="fear", text="what was that noise")
+    sync = FlagSync(store, "tester/flags", token=hub.token)
+    assert sync.sync_once() == 2 and sync.sync_once() == 0  # nothing new, no commit
+    assert hub.repo("dataset", "tester/flags").private
+    store.review(first.id, "surprise")  # a changed label is uploaded again and wins
+    assert sync.sync_once() == 1
+    shards = [p for p in hub.repo_files("dataset", "tester/flags") if p.endswith(".parquet")]
+    assert len(shards) == 2
+    restarted = FlagSync(FlagStore(tmp_path / "flags"), "tester/flags", token=hub.token)
+    assert restarted.pending() == []  # sync state survives a restart
+    monkeypatch.setenv("HF_TOKEN", hub.token)  # the flag dataset is private: training reads it with the token
+    ds = load_sources(["hub:tester/flags"])[0]
+    rows = next(iter(ds.values()))
+    names = rows.features["label"].names
+    assert sorted(names[x] for x in rows["label"]) == ["fear", "surprise"]
+    assert sum(img is not None for img in rows["image"]) == 1
+
+
+def test_flag_sync_failure_keeps_flags_for_later(hub, tmp_path):
+    store = FlagStore(tmp_path / "flags")
+    store.add(corrected="sad", text="rainy again")
+    sync = FlagSync(store, "tester/later", token=hub.token)
+    hub.fail_next("POST", r"/commit/", status=500, times=1)
+    assert sync._safe_sync() == 0 and "HTTP 500" in sync.last_error
+    assert len(sync.pending()) == 1
+    assert sync._safe_sync() == 1 and sync.pending() == []
+
+
+def test_deploy_uploads_exactly_the_space_files_and_sets_variables(hub, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", hub.token)
+    deploy("tester/demo", model="tester/emotion", flag_dataset="tester/flags", token=hub.token, set_token_secret=True)
+    files = set(hub.repo_files("space", "tester/demo"))
+    expected = {"README.md", "requirements.txt", "app.py", "examples/astronaut.jpg", "examples/SOURCES.md"}
+    assert expected <= files
+    assert not {f for f in files if f.startswith(("train/", "tests/", "bench/", "space_config/", ".ci", "models/"))}
+    assert {f.split("/")[0] for f in files if "/" in f} == {"fusion", "ui", "examples"}
+    card = hub.repo_files("space", "tester/demo")["README.md"].decode()
+    assert "sdk: gradio" in card and "sdk_version: 6.31.0" in card and "app_file: app.py" in card
+    assert "- tester/emotion" in card and hub.token not in card
+    assert hub.space_variables("tester/demo") == {"EMOTION_MODEL": "tester/emotion", "EMOTION_FLAG_DATASET": "tester/flags"}
+    assert set(hub.space_secrets("tester/demo")) == {"HF_TOKEN"}
