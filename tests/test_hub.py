@@ -1,5 +1,6 @@
 """Publishing and loading through the real huggingface_hub/datasets clients, against the fake Hub."""
 
+import json
 import logging
 
 import pytest
@@ -21,9 +22,8 @@ def _predictions(predictor):
 
 
 def _write_metrics(folder, accuracy):
-    (folder / "metrics.json").write_text(
-        '{"test": {"image+text": {"accuracy": %s, "macro_f1": 0.5, "n": 10}}}' % accuracy
-    )
+    metrics = {"test": {"image+text": {"accuracy": accuracy, "macro_f1": 0.5, "n": 10}}}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
 
 
 @pytest.fixture
