@@ -152,6 +152,7 @@ def main(argv: list[str] | None = None) -> None:
 
         source = str(ensure_default_model())
     predictor = EmotionPredictor.load(source, revision=args.revision)
+    predictor.warm_up()
     logger.info("Serving model %s%s", source, f" @ {args.revision}" if args.revision else "")
     demo = build_demo(predictor, flag_dir=args.flag_dir, review_secret=os.getenv("EMOTION_REVIEW_SECRET"))
     if args.flag_dataset:

@@ -66,6 +66,11 @@ class EmotionPredictor:
         model, tokenizer = load_model_folder(folder, device=device)
         return cls(model, tokenizer, source=str(source), revision=revision)
 
+    def warm_up(self) -> None:
+        """One throw-away prediction of each kind, so the first user does not pay for lazy initialisation."""
+        face = Image.new("RGB", (256, 256), (128, 128, 128))
+        self.predict_batch([(face, "warming up"), (face, None), (None, "warming up")])
+
     @property
     def labels(self) -> list[str]:
         return self.model.labels

@@ -1,0 +1,74 @@
+"""Helpers shared by the benchmark scripts: timing statistics, tables, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+SHORT_TEXTS = [
+    "I can't believe they cancelled the show tonight.",
+    "What a lovely surprise to see you here!",
+    "Please stop shouting at me.",
+    "The smell in that fridge made me gag.",
+    "I miss my grandmother so much these days.",
+    "There is a strange noise coming from the basement and I am home alone.",
+    "We are meeting at ten in the small conference room.",
+    "Honestly this is the best day I have had in years.",
+]
+
+
+def time_calls(fn: Callable[[int], Any], repeats: int, warmup: int = 3) -> dict[str, float]:
+    """Median, p95 and mean latency in milliseconds of fn(i) over `repeats` calls."""
+    for i in range(warmup):
+        fn(i)
+    times = []
+    for i in range(repeats):
+        start = time.perf_counter()
+        fn(i)
+        times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    return {
+        "median_ms": statistics.median(times),
+        "p95_ms": times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))],
+        "mean_ms": statistics.fmean(times),
+        "n": len(times),
+    }
+
+
+def environment() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    widths = {c: max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(_fmt(row.get(c)).ljust(widths[c]) for c in columns))
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return "" if value is None else str(value)
+
+
+def write_json(path: Path | None, payload: dict[str, Any]) -> None:
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"environment": environment(), **payload}, indent=2) + "\n")
+    print(f"Wrote {path}")
