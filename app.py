@@ -45,9 +45,12 @@ EXAMPLES = [
 
 
 def build_demo(
-    predictor: EmotionPredictor, flag_dir: str | Path = "flagged", review_secret: str | None = None
+    predictor: EmotionPredictor,
+    flag_dir: str | Path = "flagged",
+    review_secret: str | None = None,
+    max_batch: int = 8,
 ) -> gr.Blocks:
-    batcher = MicroBatcher(predictor)
+    batcher = MicroBatcher(predictor, max_batch=max_batch)
     flagger = FlagStoreCallback(model=predictor.source, revision=predictor.revision)
 
     def predict(image: Image.Image | None, text: str | None) -> tuple[dict[str, float], dict[str, Any], Any]:
@@ -107,7 +110,7 @@ def build_demo(
                     with gr.Column():
                         label = gr.Label(label="Emotion", num_top_classes=7)
                         chart = gr.HTML(modality_chart(None), label="What each modality says")
-                        crop = gr.Image(label="What the model saw", interactive=False, height=200)
+                        crop = gr.Image(label="What the model saw", interactive=False, height=200, format="jpeg")
                         with gr.Accordion("Details (JSON)", open=False):
                             details = gr.JSON(label="Details")
                 with gr.Accordion("Wrong? Flag it with the right emotion", open=False):

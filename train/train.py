@@ -69,6 +69,7 @@ class TrainConfig:
     validation_share: float = 0.1
     test_share: float = 0.1
     skip_bad: bool = False
+    feature_cache: bool = True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,7 +155,8 @@ def train(config: TrainConfig, args: argparse.Namespace) -> dict[str, Any]:
 
     # -- frozen encoders: features computed once ---------------------------------------------
     cache: dict[str, FeatureCache] = {}
-    if config.freeze_text or config.freeze_image:
+    cache_started = time.perf_counter()
+    if config.feature_cache and (config.freeze_text or config.freeze_image):
         for split in ("train", "validation"):
             if split in splits:
                 cache[split] = build_cache(model, eval_prep, splits[split], config.batch_size * 2, accelerator, split)
@@ -164,6 +166,7 @@ def train(config: TrainConfig, args: argparse.Namespace) -> dict[str, Any]:
             + " encoder features computed once (no image augmentation for a frozen image encoder);"
             " later epochs run only the rest of the model."
         )
+    cache_seconds = time.perf_counter() - cache_started
     train_loader = make_loader(
         splits["train"],
         train_prep,
@@ -285,6 +288,7 @@ def train(config: TrainConfig, args: argparse.Namespace) -> dict[str, Any]:
         "test": test_results,
         "calibration": calibration(*raw["image+text"], temperature) if "image+text" in raw else {},
         "history": progress["history"],
+        "feature_cache_seconds": cache_seconds if cache else None,
     }
     if accelerator.is_main_process:
         training = {
@@ -351,6 +355,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     data = parser.add_argument_group("data")
     data.add_argument("--data", action="append", required=True, help="data source (repeatable): CSV, folder, hub:ID")
     data.add_argument("--skip-bad", action="store_true", help="drop bad rows (reported) instead of stopping")
+    data.add_argument(
+        "--no-feature-cache", dest="feature_cache", action="store_false", help="re-encode frozen towers every epoch"
+    )
     data.add_argument("--validation-share", type=float, default=0.1)
     data.add_argument("--test-share", type=float, default=0.1)
     model = parser.add_argument_group("model")
