@@ -21,14 +21,15 @@ from typing import Any
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
 
 import gradio as gr  # noqa: E402
-from PIL import Image  # noqa: E402
 
 from fusion.batching import MicroBatcher  # noqa: E402
 from fusion.flag_store import FlagStore, FlagStoreError  # noqa: E402
 from fusion.labels import EMOTIONS  # noqa: E402
 from fusion.predictor import EmotionPredictor  # noqa: E402
+from fusion.preprocess import load_image  # noqa: E402
 from ui.chart import modality_chart  # noqa: E402
 from ui.flagging import FlagStoreCallback  # noqa: E402
+from ui.image_input import face_image  # noqa: E402
 from ui.live import build_live_tab  # noqa: E402
 from ui.review import build_review_tab  # noqa: E402
 
@@ -49,11 +50,12 @@ def build_demo(
     flag_dir: str | Path = "flagged",
     review_secret: str | None = None,
     max_batch: int = 8,
+    notice: str | None = None,
 ) -> gr.Blocks:
     batcher = MicroBatcher(predictor, max_batch=max_batch)
     flagger = FlagStoreCallback(model=predictor.source, revision=predictor.revision)
 
-    def predict(image: Image.Image | None, text: str | None) -> tuple[dict[str, float], dict[str, Any], Any]:
+    def predict(image: str | None, text: str | None) -> tuple[dict[str, float], dict[str, Any], Any]:
         """Predict the emotion of a face image, a text, or both.
 
         Args:
@@ -73,13 +75,13 @@ def build_demo(
             raise gr.Error(str(err), print_exception=False) from None
         return result.probabilities, result.to_dict(), result.face_crop
 
-    def flag(image: Image.Image | None, text: str | None, details: dict[str, Any] | None, corrected: str | None) -> str:
+    def flag(image: str | None, text: str | None, details: dict[str, Any] | None, corrected: str | None) -> str:
         if not details or "label" not in details:
             raise gr.Error("Predict first, then flag the result if it is wrong.", print_exception=False)
         if not corrected:
             raise gr.Error("Pick the correct emotion before flagging.", print_exception=False)
         try:
-            record = flagger.save(image, text, details, corrected)
+            record = flagger.save(load_image(image) if image else None, text, details, corrected)
         except FlagStoreError as err:
             logger.error("Flag not saved: %s", err)
             gr.Warning("Sorry, the flag could not be saved right now; your prediction is unaffected.")
@@ -93,14 +95,15 @@ def build_demo(
             "# Multimodal emotion recognition\n"
             "Show a face, write a sentence, or both: the model fuses them into one of 7 emotions."
         )
+        if notice:
+            gr.Markdown(f"⚠️ {notice}", elem_id="notice")
         with gr.Tabs():
             with gr.Tab("Predict", id="predict"):
                 with gr.Row():
                     with gr.Column():
-                        image = gr.Image(
+                        image = face_image(
                             label="Face",
                             sources=["webcam", "upload"],
-                            type="pil",
                             webcam_options=gr.WebcamOptions(mirror=True),
                         )
                         text = gr.Textbox(
@@ -139,6 +142,21 @@ def build_demo(
     return demo
 
 
+def load_predictor(model: str | None, revision: str | None = None) -> tuple[EmotionPredictor, str | None]:
+    """The configured model, or the offline default with a notice saying why it is served instead."""
+    from fusion.default_model import ensure_default_model
+    from fusion.hub import ModelSourceError
+
+    notice = None
+    if model:
+        try:
+            return EmotionPredictor.load(model, revision=revision), None
+        except (ModelSourceError, OSError, ValueError) as err:
+            notice = f"The configured model could not be loaded ({err}); serving the offline default model instead."
+            logger.error(notice)
+    return EmotionPredictor.load(ensure_default_model()), notice
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=os.getenv("EMOTION_MODEL"), help="model folder or Hub repo id")
@@ -148,16 +166,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=None, help="server port (default: Gradio's)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    if args.model:
-        source = args.model
-    else:  # a local folder: nothing is fetched from the Hub
-        from fusion.default_model import ensure_default_model
-
-        source = str(ensure_default_model())
-    predictor = EmotionPredictor.load(source, revision=args.revision)
+    predictor, notice = load_predictor(args.model, args.revision)
     predictor.warm_up()
-    logger.info("Serving model %s%s", source, f" @ {args.revision}" if args.revision else "")
-    demo = build_demo(predictor, flag_dir=args.flag_dir, review_secret=os.getenv("EMOTION_REVIEW_SECRET"))
+    logger.info("Serving model %s%s", predictor.source, f" @ {predictor.revision}" if predictor.revision else "")
+    demo = build_demo(
+        predictor, flag_dir=args.flag_dir, review_secret=os.getenv("EMOTION_REVIEW_SECRET"), notice=notice
+    )
     if args.flag_dataset:
         from fusion.flag_store import FlagStore
         from fusion.flag_sync import FlagSync

@@ -1,0 +1,247 @@
+"""Bad input, crashes mid-flag, Hub faults and secrets: the server stays up and nothing leaks or is lost."""
+
+import base64
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from fusion.flag_store import FlagStore
+from fusion.labels import EMOTIONS
+from tests.conftest import ASTRONAUT, ROOT
+
+
+def _save(image: Image.Image, path, fmt=None, **kwargs):
+    image.save(path, format=fmt, **kwargs)
+    return path
+
+
+def _write(path, data: bytes):
+    path.write_bytes(data)
+    return path
+
+
+def _gif(path):
+    frames = [Image.new("P", (40, 40), i * 40) for i in range(3)]
+    frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return path
+
+
+def _odd_exif(path):
+    exif = Image.Exif()
+    exif[0x0112] = 99
+    exif[0x010F] = "\x00\xff weird maker"
+    return _save(Image.open(ASTRONAUT), path, "JPEG", exif=exif.tobytes())
+
+
+# (id, builder of an image file or None, text, expected: "ok" or a fragment of the error message)
+CASES = [
+    ("corrupt-jpeg", lambda p: _write(p, b"\xff\xd8\xff\xe0garbage" * 10), "hi", "could not be read"),
+    ("truncated-png", lambda p: _write(p, ASTRONAUT.read_bytes()[:500]), "", "could not be read"),
+    ("zero-bytes", lambda p: _write(p, b""), "hello", "could not be read"),
+    ("text-as-png", lambda p: _write(p, b"I am not a picture"), "", "could not be read"),
+    ("bomb", lambda p: _save(Image.new("L", (9000, 9000)), p, "PNG"), "", "megapixel"),
+    ("16-bit", lambda p: _save(Image.new("I;16", (64, 48), 40000), p, "PNG"), "", "ok"),
+    ("cmyk", lambda p: _save(Image.new("CMYK", (64, 48), (0, 80, 160, 0)), p, "JPEG"), "", "ok"),
+    ("palette", lambda p: _save(Image.open(ASTRONAUT).convert("P"), p, "PNG"), "", "ok"),
+    ("rgba", lambda p: _save(Image.open(ASTRONAUT).convert("RGBA"), p, "PNG"), "", "ok"),
+    ("la", lambda p: _save(Image.open(ASTRONAUT).convert("LA"), p, "PNG"), "", "ok"),
+    ("animated-gif", _gif, "", "ok"),
+    ("1x1", lambda p: _save(Image.new("RGB", (1, 1), "red"), p, "PNG"), "", "ok"),
+    ("huge-valid", lambda p: _save(Image.new("RGB", (4000, 3000), (90, 90, 90)), p, "JPEG"), "", "ok"),
+    ("odd-exif", _odd_exif, "", "ok"),
+    ("webp", lambda p: _save(Image.open(ASTRONAUT), p, "WEBP"), "", "ok"),
+    ("bmp", lambda p: _save(Image.open(ASTRONAUT), p, "BMP"), "", "ok"),
+    ("valid-image-empty-text", lambda p: _save(Image.open(ASTRONAUT), p, "JPEG"), "", "ok"),
+    ("whitespace-text-only", None, "   \n\t  ", "give a face image, a text, or both"),
+    ("empty-text-only", None, "", "give a face image, a text, or both"),
+    ("too-long-text", None, "x" * 10_000_000, "the limit is 2000"),
+    ("control-characters", None, "hello\x00\x07\x1b[31m world\r\n", "ok"),
+    ("emoji", None, "😡😡😡 why would you do that 🤬", "ok"),
+    ("rtl", None, "أنا سعيد جدا اليوم", "ok"),
+    ("cjk", None, "今日はとても悲しいです", "ok"),
+    ("mixed-scripts", None, "Привет! 你好! 🙂 שלום", "ok"),
+    ("only-punctuation", None, "?!?!...", "ok"),
+    ("number-like-text", None, "12345", "ok"),
+    ("long-but-allowed", None, "word " * 399, "ok"),
+]
+
+
+@pytest.fixture(scope="module")
+def server(predictor, tmp_path_factory):
+    import app
+
+    demo = app.build_demo(predictor, flag_dir=tmp_path_factory.mktemp("flags")).queue()
+    demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **app.LAUNCH_KWARGS)
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return Client(server, verbose=False)
+
+
+def _ok_afterwards(client):
+    assert client.predict(None, "still alive?", api_name="/predict")[1]["label"] in EMOTIONS
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_matrix_through_the_client(case, client, tmp_path):
+    name, build, text, expected = case
+    image = handle_file(str(build(tmp_path / f"{name}.png"))) if build else None
+    if expected == "ok":
+        _, details, _ = client.predict(image, text, api_name="/predict")
+        assert details["label"] in EMOTIONS
+        assert sum(details["probabilities"].values()) == pytest.approx(1, abs=1e-4)
+    else:
+        with pytest.raises(AppError) as err:
+            client.predict(image, text, api_name="/predict")
+        assert expected in str(err.value)
+        assert "Traceback" not in str(err.value)
+    _ok_afterwards(client)
+
+
+@pytest.mark.parametrize("case", CASES[:14], ids=[c[0] for c in CASES[:14]])
+def test_bad_images_through_the_predictor(case, predictor, tmp_path):
+    name, build, text, expected = case
+    path = build(tmp_path / f"{name}.png")
+    if expected == "ok":
+        assert predictor.predict(image=path, text=text).label in EMOTIONS
+    else:
+        with pytest.raises(ValueError, match=expected):
+            predictor.predict(image=path, text=text)
+
+
+def _rest(base, data):
+    start = httpx.post(f"{base}gradio_api/call/predict", json={"data": data}, timeout=30)
+    if start.status_code != 200:
+        return "http", start.status_code, start.text
+    stream = httpx.get(f"{base}gradio_api/call/predict/{start.json()['event_id']}", timeout=60).text
+    event = [line for line in stream.splitlines() if line.startswith("event:")][-1].split(":", 1)[1].strip()
+    return "sse", event, stream
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        [None, 42],  # a number as text
+        ["just a string, not an image", "hi"],  # text as image
+        [{"url": "data:image/png;base64,!!!notbase64", "meta": {"_type": "gradio.FileData"}}, ""],
+        [{"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}, "hi"],  # escaping the upload folder
+        [{"path": "../../../../etc/hostname", "meta": {"_type": "gradio.FileData"}}, ""],
+        [None],  # too few values
+        [None, None, None],  # too many values
+    ],
+    ids=["number-as-text", "text-as-image", "bad-data-url", "abs-path", "relative-escape", "too-few", "too-many"],
+)
+def test_wrong_types_over_rest_never_crash_or_escape(data, server, client):
+    kind, status, body = _rest(server, data)
+    assert "root:x:0" not in body  # /etc/passwd content never comes back
+    if kind == "http":
+        assert 400 <= status < 500
+    elif status == "complete":  # accepted only when Gradio coerced it into a valid request
+        data = [line for line in body.splitlines() if line.startswith("data:")][-1]
+        assert json.loads(data.split(":", 1)[1])[1]["label"] in EMOTIONS
+    else:
+        assert status == "error"
+    _ok_afterwards(client)
+
+
+def test_upload_over_the_size_limit_is_refused(server, client, tmp_path):
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG" + os.urandom(11 * 1024 * 1024))
+    with big.open("rb") as handle:
+        answer = httpx.post(f"{server}gradio_api/upload", files={"files": ("big.png", handle, "image/png")}, timeout=60)
+    assert answer.status_code == 413 or "exceeds" in answer.text.lower() or "maximum" in answer.text.lower()
+    _ok_afterwards(client)
+
+
+def test_inline_base64_image_works(server):
+    buffer = io.BytesIO()
+    Image.open(ASTRONAUT).save(buffer, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    kind, status, _ = _rest(server, [{"url": url, "meta": {"_type": "gradio.FileData"}}, "hi"])
+    assert (kind, status) == ("sse", "complete")
+
+
+FLAGGER = """
+import sys
+from fusion.flag_store import FlagStore
+from PIL import Image
+store = FlagStore(sys.argv[1])
+image = Image.new("RGB", (64, 64), "red")
+i = 0
+while True:
+    store.add(corrected="sad", text=f"flag {i}", image=image)
+    i += 1
+"""
+
+
+def test_sigkill_mid_flagging_leaves_a_loadable_store(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-c", FLAGGER, str(tmp_path)], env=env)
+    deadline = time.time() + 30
+    while time.time() < deadline and len(list((tmp_path / "records").glob("*.json"))) < 30:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    records = FlagStore(tmp_path).records()
+    files = list((tmp_path / "records").glob("*.json"))
+    assert len(records) >= 30 and len(records) == len(files)  # every visible record is whole
+    texts = sorted(int(r.text.split()[1]) for r in records)
+    assert texts == list(range(len(texts)))  # none lost before the kill
+    assert all(FlagStore(tmp_path).image_path(r).is_file() for r in records)
+
+
+def test_hub_down_at_start_falls_back_to_the_default_with_a_notice(hub, monkeypatch, tiny_model_dir):
+    import app
+
+    monkeypatch.setattr("fusion.default_model.ensure_default_model", lambda *a, **k: tiny_model_dir)
+    hub.fail_next("GET", r"/api/models/tester/emotion", status=503, times=20)
+    predictor, notice = app.load_predictor("tester/emotion")
+    assert predictor.source == str(tiny_model_dir)
+    assert "could not be loaded" in notice and "offline default" in notice
+    assert predictor.predict(text="hello").label in EMOTIONS
+
+
+def test_the_token_never_leaks(hub, tmp_path, monkeypatch, tiny_model_dir, capfd, caplog):
+    import logging
+    import shutil
+
+    from fusion.flag_sync import FlagSync
+    from fusion.hub import ModelSourceError, push_model_folder
+    from space_config.deploy import deploy
+
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("HF_TOKEN", hub.token)
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    push_model_folder(folder, "tester/leak-check")
+    store = FlagStore(tmp_path / "flags")
+    store.add(corrected="happy", text=f"my token is not {hub.token[:3]}...", image=Image.new("RGB", (8, 8)))
+    FlagSync(store, "tester/leak-flags").sync_once()
+    deploy("tester/leak-space", model="tester/leak-check", set_token_secret=True)
+    with pytest.raises(ModelSourceError) as err:
+        push_model_folder(folder, "tester/leak-check", token=hub.token + "x")  # a wrong token in an error path
+    out, errors = capfd.readouterr()
+    texts = [out, errors, caplog.text, str(err.value)]
+    texts += [p.read_text(errors="ignore") for p in tmp_path.rglob("*") if p.is_file()]
+    for repo_type, repo in (
+        ("model", "tester/leak-check"),
+        ("dataset", "tester/leak-flags"),
+        ("space", "tester/leak-space"),
+    ):
+        texts += [data.decode(errors="ignore") for data in hub.repo_files(repo_type, repo).values()]
+    assert not [t for t in texts if hub.token in t]
