@@ -51,4 +51,5 @@ def tokenizer():
 
     return load_tokenizer(packaged_minilm_path())
 
+
 from tests.hub_server import hub  # noqa: E402,F401 - the fake Hub fixture, for every test module

@@ -137,5 +137,8 @@ def test_deploy_uploads_exactly_the_space_files_and_sets_variables(hub, monkeypa
     card = hub.repo_files("space", "tester/demo")["README.md"].decode()
     assert "sdk: gradio" in card and "sdk_version: 6.31.0" in card and "app_file: app.py" in card
     assert "- tester/emotion" in card and hub.token not in card
-    assert hub.space_variables("tester/demo") == {"EMOTION_MODEL": "tester/emotion", "EMOTION_FLAG_DATASET": "tester/flags"}
+    assert hub.space_variables("tester/demo") == {
+        "EMOTION_MODEL": "tester/emotion",
+        "EMOTION_FLAG_DATASET": "tester/flags",
+    }
     assert set(hub.space_secrets("tester/demo")) == {"HF_TOKEN"}
