@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -42,6 +44,32 @@ def predictor(tiny_model_dir):
     from fusion.predictor import EmotionPredictor
 
     return EmotionPredictor.load(tiny_model_dir, device="cpu")
+
+
+@contextmanager
+def serve_app(predictor, flag_dir, **kwargs) -> Iterator[str]:
+    """The real app (`app.build_demo`) served on 127.0.0.1; yields its URL."""
+    import app
+
+    demo = app.build_demo(predictor, flag_dir=flag_dir, **kwargs).queue()
+    demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **app.LAUNCH_KWARGS)
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def server(predictor, tmp_path_factory):
+    with serve_app(predictor, tmp_path_factory.mktemp("flags"), review_secret="s3cret") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+
+    return Client(server, verbose=False)
 
 
 @pytest.fixture(scope="session")

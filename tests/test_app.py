@@ -13,23 +13,6 @@ from fusion.labels import EMOTIONS
 from tests.conftest import ASTRONAUT
 
 
-@pytest.fixture(scope="module")
-def server(predictor, tmp_path_factory):
-    import app
-
-    demo = app.build_demo(predictor, flag_dir=tmp_path_factory.mktemp("flags"), review_secret="s3cret").queue()
-    demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **app.LAUNCH_KWARGS)
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    return Client(server, verbose=False)
-
-
 def _rest_predict(base: str, image_payload, text: str):
     """The plain-HTTP route: POST /gradio_api/call/predict, then read the server-sent events."""
     start = httpx.post(f"{base}gradio_api/call/predict", json={"data": [image_payload, text]}, timeout=30)

@@ -11,7 +11,7 @@ import pytest
 
 from fusion.flag_store import FlagStore
 from fusion.labels import EMOTIONS
-from tests.conftest import ASTRONAUT, ROOT
+from tests.conftest import ASTRONAUT, ROOT, serve_app
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -45,15 +45,9 @@ def browser():
 
 @pytest.fixture(scope="module")
 def site(predictor, tmp_path_factory):
-    import app
-
     flag_dir = tmp_path_factory.mktemp("browser-flags")
-    demo = app.build_demo(predictor, flag_dir=flag_dir, review_secret=SECRET).queue()
-    demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **app.LAUNCH_KWARGS)
-    try:
-        yield demo.local_url, FlagStore(flag_dir)
-    finally:
-        demo.close()
+    with serve_app(predictor, flag_dir, review_secret=SECRET) as url:
+        yield url, FlagStore(flag_dir)
 
 
 @pytest.fixture

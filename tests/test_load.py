@@ -9,7 +9,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from fusion.labels import EMOTIONS
-from tests.conftest import ASTRONAUT
+from tests.conftest import ASTRONAUT, serve_app
 
 pytestmark = pytest.mark.slow
 
@@ -21,14 +21,10 @@ def _rss_mb() -> float:
 
 
 def test_200_mixed_requests_from_16_clients(predictor, tmp_path):
-    import app
-
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8 not a jpeg")
-    demo = app.build_demo(predictor, flag_dir=tmp_path / "flags").queue()
-    demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **app.LAUNCH_KWARGS)
-    try:
-        clients = [Client(demo.local_url, verbose=False) for _ in range(16)]
+    with serve_app(predictor, tmp_path / "flags") as url:
+        clients = [Client(url, verbose=False) for _ in range(16)]
         requests = []
         for i in range(200):
             kind = ["image+text", "text", "image", "broken", "empty"][i % 5]
@@ -54,8 +50,6 @@ def test_200_mixed_requests_from_16_clients(predictor, tmp_path):
             results = list(pool.map(call, requests))
         gc.collect()
         after = _rss_mb()
-    finally:
-        demo.close()
     assert client_ok
     valid = [(k, r) for k, r in results if k in ("image+text", "text", "image")]
     invalid = [(k, r) for k, r in results if k in ("broken", "empty")]

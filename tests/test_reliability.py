@@ -11,7 +11,7 @@ import time
 
 import httpx
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
@@ -74,23 +74,6 @@ CASES = [
     ("number-like-text", None, "12345", "ok"),
     ("long-but-allowed", None, "word " * 399, "ok"),
 ]
-
-
-@pytest.fixture(scope="module")
-def server(predictor, tmp_path_factory):
-    import app
-
-    demo = app.build_demo(predictor, flag_dir=tmp_path_factory.mktemp("flags")).queue()
-    demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **app.LAUNCH_KWARGS)
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    return Client(server, verbose=False)
 
 
 def _ok_afterwards(client):
