@@ -239,7 +239,7 @@ def train(config: TrainConfig, args: argparse.Namespace) -> dict[str, Any]:
                 scheduler.step()
                 optimizer.zero_grad()
             seen += len(batch["labels"])
-            total_loss += float(loss) * len(batch["labels"])
+            total_loss += loss.detach().item() * len(batch["labels"])
             bar.set_postfix(loss=f"{total_loss / seen:.4f}")
         epoch_time = time.perf_counter() - started
 
