@@ -13,8 +13,11 @@ Settings (flags win over environment variables):
 from __future__ import annotations
 
 import argparse
+import hashlib
+import io
 import logging
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +26,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 import gradio as gr  # noqa: E402
 
 from fusion.batching import MicroBatcher  # noqa: E402
-from fusion.flag_store import FlagStore, FlagStoreError  # noqa: E402
+from fusion.flag_store import FlagStore, FlagStoreError, atomic_write  # noqa: E402
 from fusion.labels import EMOTIONS  # noqa: E402
 from fusion.predictor import EmotionPredictor  # noqa: E402
 from fusion.preprocess import load_image  # noqa: E402
@@ -43,6 +46,28 @@ EXAMPLES = [
     [None, "My flight got cancelled again and nobody will tell us why."],
     [None, "I keep hearing footsteps downstairs but I live alone."],
 ]
+
+
+CROPS = Path(tempfile.gettempdir()) / "emotion-fusion-crops"
+
+
+def crop_file(crop: Any) -> str | None:
+    """The face crop as a content-named JPEG, written once (atomically).
+
+    Gradio caches a returned PIL image by rewriting a content-named file on every request, so
+    two users who get the same crop at once can be sent a file while it is being rewritten
+    (a truncated download). A file that already exists is reused, never rewritten.
+    """
+    if crop is None:
+        return None
+    buffer = io.BytesIO()
+    crop.convert("RGB").save(buffer, format="JPEG", quality=90)
+    data = buffer.getvalue()
+    path = CROPS / f"{hashlib.sha256(data).hexdigest()[:32]}.jpg"
+    if not path.exists():
+        CROPS.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, data)
+    return str(path)
 
 
 def build_demo(
@@ -73,7 +98,7 @@ def build_demo(
             result = batcher.predict(image=image, text=text)
         except ValueError as err:
             raise gr.Error(str(err), print_exception=False) from None
-        return result.probabilities, result.to_dict(), result.face_crop
+        return result.probabilities, result.to_dict(), crop_file(result.face_crop)
 
     def flag(image: str | None, text: str | None, details: dict[str, Any] | None, corrected: str | None) -> str:
         if not details or "label" not in details:
