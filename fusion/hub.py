@@ -22,6 +22,7 @@ WEIGHTS_FILE = "model.safetensors"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 # What a served model needs; everything else in a repo (checkpoints, logs) is not downloaded.
 SERVE_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "README.md", "*.png"]
+NESTED = ["*/*"]  # a model folder is flat; sub-folders hold training checkpoints, never served
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
@@ -85,7 +86,11 @@ def resolve_model_source(source: str | Path, revision: str | None = None, token:
     from huggingface_hub import snapshot_download
 
     with explain_hub_errors("download", text, revision):
-        return Path(snapshot_download(text, revision=revision, allow_patterns=SERVE_PATTERNS, token=token))
+        return Path(
+            snapshot_download(
+                text, revision=revision, allow_patterns=SERVE_PATTERNS, ignore_patterns=NESTED, token=token
+            )
+        )
 
 
 def push_model_folder(
@@ -114,6 +119,7 @@ def push_model_folder(
                 repo_id=repo_id,
                 folder_path=folder,
                 allow_patterns=SERVE_PATTERNS,
+                ignore_patterns=NESTED,
                 commit_message=message,
                 revision=revision,
             )

@@ -142,3 +142,24 @@ def test_deploy_uploads_exactly_the_space_files_and_sets_variables(hub, monkeypa
         "EMOTION_FLAG_DATASET": "tester/flags",
     }
     assert set(hub.space_secrets("tester/demo")) == {"HF_TOKEN"}
+
+
+def test_train_push_to_hub_publishes_model_and_card(hub, tmp_path, monkeypatch):
+    from train.synthetic import generate
+    from train.train import main as train_main
+
+    monkeypatch.setenv("HF_TOKEN", hub.token)
+    data = generate(tmp_path / "data", n=70, seed=1, image_size=48)
+    train_main(
+        ["--data", str(data), "--output-dir", str(tmp_path / "run"), "--text-encoder", "bert-tiny-random",
+         "--no-pretrained-image", "--image-size", "48", "--epochs", "1", "--push-to-hub", "tester/trained"]
+    )  # fmt: skip
+    files = hub.repo_files("model", "tester/trained")
+    card = files["README.md"].decode()
+    metrics = json.loads(files["metrics.json"])
+    accuracy = metrics["test"]["image+text"]["accuracy"]
+    assert f"{100 * accuracy:.1f}%" in card and "model-index" in card
+    assert "confusion_matrix.png" in files and "model.safetensors" in files
+    assert not [f for f in files if f.startswith(("checkpoints/", "best/"))]  # serving files only
+    loaded = EmotionPredictor.load("tester/trained")
+    assert loaded.predict(text="hello").label in loaded.labels
