@@ -134,3 +134,24 @@ def test_review_tab_needs_the_secret_and_saves(page, site):
     page.get_by_role("button", name="Save review").click()
     page.get_by_text("Saved:").wait_for()
     assert store.get(record.id).review["label"] == "sad"
+
+
+def test_flag_storage_failure_is_explained_and_prediction_still_works(browser, predictor, tmp_path):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the flag folder should be")  # like a full disk or a read-only mount
+    with serve_app(predictor, blocked) as url:
+        context = browser.new_context(viewport={"width": 1280, "height": 1100})
+        page = context.new_page()
+        page.goto(url)
+        page.get_by_role("button", name="Predict", exact=True).wait_for()
+        assert _predict_upload(page, "Fine, whatever.") in EMOTIONS
+        page.get_by_text("Wrong? Flag it with the right emotion").click()
+        _choose(page, "Correct emotion", "sad")
+        page.get_by_role("button", name="Flag", exact=True).click()
+        page.get_by_text("Flag not saved (storage problem).").wait_for()
+        page.get_by_text("the flag could not be saved right now").first.wait_for()
+        page.get_by_role("button", name="Predict", exact=True).click()
+        assert _wait_for_prediction(page) in EMOTIONS  # predictions are unaffected
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "flag_storage_failure.png"), full_page=True)
+        context.close()
