@@ -68,7 +68,9 @@ def main(argv: list[str] | None = None) -> dict:
         times = []
         for i in range(args.requests):
             t = time.perf_counter()
-            client.predict(handle_file(str(ROOT / "examples" / "astronaut.jpg")), SHORT_TEXTS[i % 8], api_name="/predict")
+            client.predict(
+                handle_file(str(ROOT / "examples" / "astronaut.jpg")), SHORT_TEXTS[i % 8], api_name="/predict"
+            )
             times.append(time.perf_counter() - t)
         later = sorted(times)[len(times) // 2]
         rss, peak = _status_mb(server.pid, "VmRSS"), _status_mb(server.pid, "VmHWM")
