@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torchvision import models
 
+from fusion.mini_xception import MiniXception, to_model_input, to_project_order
+
 logger = logging.getLogger(__name__)
 
 POOLINGS = ("mean", "cls", "pooler")
@@ -158,8 +160,6 @@ PACKAGED_FER = Path(__file__).resolve().parent / "assets" / "fer_mini_xception.s
 
 
 def _mini_xception(weights: None = None) -> nn.Module:
-    from fusion.mini_xception import MiniXception
-
     return MiniXception()
 
 
@@ -197,8 +197,6 @@ class ImageTower(nn.Module):
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         if self.arch == "mini_xception":
-            from fusion.mini_xception import to_model_input, to_project_order
-
             return to_project_order(self.model(to_model_input(pixel_values, self.mean, self.std)))
         return self.model(pixel_values)
 

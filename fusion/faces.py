@@ -14,6 +14,7 @@ from PIL import Image
 # ~13 ms here), and a face that matters to the demo is still well above the cascade's 24 px window
 # at 320 px (48 px in a 640x480 webcam frame).
 DETECT_MAX_SIDE = 320
+MIN_FACE = 24  # pixels at detection scale: the cascade's own window
 
 
 @dataclass(frozen=True)
@@ -42,11 +43,10 @@ def detect_faces(image: Image.Image) -> list[tuple[int, int, int, int]]:
     if scale < 1.0:
         gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     gray = cv2.equalizeHist(gray)
-    min_side = 24
     cascade, lock = _cascade()
     with lock:
         found, _, weights = cascade.detectMultiScale3(
-            gray, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side), outputRejectLevels=True
+            gray, scaleFactor=1.1, minNeighbors=5, minSize=(MIN_FACE, MIN_FACE), outputRejectLevels=True
         )
     boxes = [tuple(int(round(v / scale)) for v in box) for box in np.asarray(found).reshape(-1, 4)]
     weights = np.asarray(weights, dtype=float).reshape(-1)

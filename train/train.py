@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 import math
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -325,8 +326,6 @@ def _checkpoint(accelerator: Accelerator, folder: Path, progress: dict[str, Any]
         (folder / "progress.json").write_text(json.dumps(progress, indent=2))
         old = sorted(folder.parent.glob("epoch-*"), key=lambda p: int(p.name.split("-")[1]))[:-keep]
         for stale in old:
-            import shutil
-
             shutil.rmtree(stale, ignore_errors=True)
     accelerator.wait_for_everyone()
 

@@ -50,7 +50,7 @@ def build_review_tab(store: FlagStore, secret: str) -> None:
             raise gr.Error(str(err.args[0]), print_exception=False) from None
         except FlagStoreError as err:
             raise gr.Error(str(err), print_exception=False) from None
-        rows, dropdown, _ = load(given)
+        rows, _, _ = load(given)
         return rows, f"Saved: {record.id} is **{record.review['label']}** ({record.review['status']})."
 
     with gr.Tab("Review", id="review"):
