@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -70,6 +71,26 @@ def client(server):
     from gradio_client import Client
 
     return Client(server, verbose=False)
+
+
+def rest_predict(base: str, data: list) -> tuple[int, str | None, object]:
+    """The plain-HTTP route: POST /gradio_api/call/predict, then read the server-sent events.
+
+    Returns (HTTP status of the call, last SSE event name or None, last SSE data parsed or the error body).
+    """
+    import httpx
+
+    start = httpx.post(f"{base}gradio_api/call/predict", json={"data": data}, timeout=30)
+    if start.status_code != 200:
+        return start.status_code, None, start.text
+    stream = httpx.get(f"{base}gradio_api/call/predict/{start.json()['event_id']}", timeout=60).text
+    lines = stream.splitlines()
+    event = [line for line in lines if line.startswith("event:")][-1].split(":", 1)[1].strip()
+    payload = [line for line in lines if line.startswith("data:")][-1].split(":", 1)[1]
+    try:
+        return 200, event, json.loads(payload)
+    except ValueError:
+        return 200, event, payload
 
 
 @pytest.fixture(scope="session")

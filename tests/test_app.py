@@ -10,18 +10,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from fusion.labels import EMOTIONS
-from tests.conftest import ASTRONAUT
-
-
-def _rest_predict(base: str, image_payload, text: str):
-    """The plain-HTTP route: POST /gradio_api/call/predict, then read the server-sent events."""
-    start = httpx.post(f"{base}gradio_api/call/predict", json={"data": [image_payload, text]}, timeout=30)
-    start.raise_for_status()
-    event_id = start.json()["event_id"]
-    stream = httpx.get(f"{base}gradio_api/call/predict/{event_id}", timeout=60).text
-    event = [line for line in stream.splitlines() if line.startswith("event:")][-1].split(":", 1)[1].strip()
-    data = [line for line in stream.splitlines() if line.startswith("data:")][-1].split(":", 1)[1]
-    return event, json.loads(data)
+from tests.conftest import ASTRONAUT, rest_predict
 
 
 def _confidences(label_output: dict) -> dict[str, float]:
@@ -66,18 +55,18 @@ def test_rest_route_with_upload(server):
         uploaded = httpx.post(f"{server}gradio_api/upload", files={"files": ("face.jpg", handle, "image/jpeg")})
     uploaded.raise_for_status()
     path = uploaded.json()[0]
-    event, data = _rest_predict(server, {"path": path, "meta": {"_type": "gradio.FileData"}}, "so happy")
+    _, event, data = rest_predict(server, [{"path": path, "meta": {"_type": "gradio.FileData"}}, "so happy"])
     assert event == "complete" and data[1]["face_found"] is True and data[1]["label"] in EMOTIONS
 
 
 def test_rest_route_with_base64_data_url(server):
     url = "data:image/jpeg;base64," + base64.b64encode(ASTRONAUT.read_bytes()).decode()
-    event, data = _rest_predict(server, {"url": url, "meta": {"_type": "gradio.FileData"}}, "")
+    _, event, data = rest_predict(server, [{"url": url, "meta": {"_type": "gradio.FileData"}}, ""])
     assert event == "complete" and data[1]["image_probabilities"] is not None
 
 
 def test_rest_route_reports_errors(server):
-    event, data = _rest_predict(server, None, "")
+    _, event, data = rest_predict(server, [None, ""])
     assert event == "error"
     assert "give a face image, a text, or both" in json.dumps(data)
 

@@ -76,8 +76,8 @@ def test_wrong_token_names_what_to_fix_and_never_echoes_it(hub, model_folder, ca
     assert "hf_totally_wrong_token" not in message and "hf_totally_wrong_token" not in caplog.text
     with pytest.raises(ModelSourceError, match="not found on the Hub, or your token cannot read it"):
         EmotionPredictor.load("tester/does-not-exist", token=hub.token)
+    push_model_folder(model_folder, "tester/emotion", token=hub.token)
     with pytest.raises(ModelSourceError, match="has no revision 'v9'"):
-        push_model_folder(model_folder, "tester/emotion", token=hub.token)
         EmotionPredictor.load("tester/emotion", revision="v9", token=hub.token)
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 
 from fusion.flag_store import FlagStore
 from fusion.labels import EMOTIONS
-from tests.conftest import ASTRONAUT, ROOT
+from tests.conftest import ASTRONAUT, ROOT, rest_predict
 
 
 def _save(image: Image.Image, path, fmt=None, **kwargs):
@@ -107,15 +107,6 @@ def test_bad_images_through_the_predictor(case, predictor, tmp_path):
             predictor.predict(image=path, text=text)
 
 
-def _rest(base, data):
-    start = httpx.post(f"{base}gradio_api/call/predict", json={"data": data}, timeout=30)
-    if start.status_code != 200:
-        return "http", start.status_code, start.text
-    stream = httpx.get(f"{base}gradio_api/call/predict/{start.json()['event_id']}", timeout=60).text
-    event = [line for line in stream.splitlines() if line.startswith("event:")][-1].split(":", 1)[1].strip()
-    return "sse", event, stream
-
-
 @pytest.mark.parametrize(
     "data",
     [
@@ -130,15 +121,14 @@ def _rest(base, data):
     ids=["number-as-text", "text-as-image", "bad-data-url", "abs-path", "relative-escape", "too-few", "too-many"],
 )
 def test_wrong_types_over_rest_never_crash_or_escape(data, server, client):
-    kind, status, body = _rest(server, data)
-    assert "root:x:0" not in body  # /etc/passwd content never comes back
-    if kind == "http":
+    status, event, body = rest_predict(server, data)
+    assert "root:x:0" not in json.dumps(body)  # /etc/passwd content never comes back
+    if status != 200:
         assert 400 <= status < 500
-    elif status == "complete":  # accepted only when Gradio coerced it into a valid request
-        data = [line for line in body.splitlines() if line.startswith("data:")][-1]
-        assert json.loads(data.split(":", 1)[1])[1]["label"] in EMOTIONS
+    elif event == "complete":  # accepted only when Gradio coerced it into a valid request
+        assert body[1]["label"] in EMOTIONS
     else:
-        assert status == "error"
+        assert event == "error"
     _ok_afterwards(client)
 
 
@@ -155,8 +145,8 @@ def test_inline_base64_image_works(server):
     buffer = io.BytesIO()
     Image.open(ASTRONAUT).save(buffer, format="PNG")
     url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-    kind, status, _ = _rest(server, [{"url": url, "meta": {"_type": "gradio.FileData"}}, "hi"])
-    assert (kind, status) == ("sse", "complete")
+    status, event, _ = rest_predict(server, [{"url": url, "meta": {"_type": "gradio.FileData"}}, "hi"])
+    assert (status, event) == (200, "complete")
 
 
 FLAGGER = """

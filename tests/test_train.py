@@ -75,7 +75,7 @@ def test_output_folder_serves_and_documents_itself(trained):
         "README.md",
     ):
         assert (out / name).is_file(), name
-    assert not list(out.glob("*.bin")) or all(p.parent.name != out.name for p in out.glob("*.bin"))
+    assert not list(out.glob("*.bin"))  # no pickled weights beside the model (checkpoints live in sub-folders)
     card = (out / "README.md").read_text()
     accuracy = metrics["test"]["image+text"]["accuracy"]
     assert f"{100 * accuracy:.1f}%" in card and "model-index" in card and "not for decisions about" in card.lower()
