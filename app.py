@@ -25,8 +25,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 
 import gradio as gr  # noqa: E402
 
+from flags.store import FlagStore, FlagStoreError, atomic_write  # noqa: E402
 from fusion.batching import MicroBatcher  # noqa: E402
-from fusion.flag_store import FlagStore, FlagStoreError, atomic_write  # noqa: E402
 from fusion.labels import EMOTIONS  # noqa: E402
 from fusion.predictor import EmotionPredictor  # noqa: E402
 from fusion.preprocess import load_image  # noqa: E402
@@ -136,7 +136,7 @@ def build_demo(
                         )
                         button = gr.Button("Predict", variant="primary")
                     with gr.Column():
-                        label = gr.Label(label="Emotion", num_top_classes=7)
+                        label = gr.Label(label="Emotion", num_top_classes=len(EMOTIONS))
                         chart = gr.HTML(modality_chart(None), label="What each modality says")
                         crop = gr.Image(label="What the model saw", interactive=False, height=200, format="jpeg")
                         with gr.Accordion("Details (JSON)", open=False):
@@ -198,8 +198,8 @@ def main(argv: list[str] | None = None) -> None:
         predictor, flag_dir=args.flag_dir, review_secret=os.getenv("EMOTION_REVIEW_SECRET"), notice=notice
     )
     if args.flag_dataset:
-        from fusion.flag_store import FlagStore
-        from fusion.flag_sync import FlagSync
+        from flags.store import FlagStore
+        from flags.sync import FlagSync
 
         FlagSync(FlagStore(args.flag_dir), args.flag_dataset).start(interval=60)
         logger.info("Flags are synced to the dataset repo %s every 60 s", args.flag_dataset)

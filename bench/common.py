@@ -1,8 +1,7 @@
-"""Helpers shared by the benchmark scripts: timing statistics, tables, JSON output."""
+"""Helpers shared by the benchmark scripts: timing statistics, the machine, JSON output (tables: `train.report`)."""
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import statistics
@@ -12,6 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from train import report
+from train.report import print_table
+
+__all__ = ["SHORT_TEXTS", "environment", "print_table", "time_calls", "write_json"]
 
 SHORT_TEXTS = [
     "I can't believe they cancelled the show tonight.",
@@ -53,22 +57,9 @@ def environment() -> dict[str, Any]:
     }
 
 
-def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    widths = {c: max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in columns}
-    print("  ".join(c.ljust(widths[c]) for c in columns))
-    for row in rows:
-        print("  ".join(_fmt(row.get(c)).ljust(widths[c]) for c in columns))
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    return "" if value is None else str(value)
-
-
 def write_json(path: Path | None, payload: dict[str, Any]) -> None:
+    """The shared JSON writer, with the machine's environment added (nothing when `path` is None)."""
     if path is None:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"environment": environment(), **payload}, indent=2) + "\n")
+    report.write_json(path, {"environment": environment(), **payload})
     print(f"Wrote {path}")

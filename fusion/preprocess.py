@@ -1,8 +1,9 @@
 """The one preprocessing path, shared by training and serving.
 
-Images: decode -> EXIF orientation -> RGB -> face crop -> resize -> ImageNet normalisation.
+Images: decode -> EXIF orientation -> RGB -> face crop -> colour mode -> resize -> normalisation.
 Text: tokenizer, truncation at `max_text_tokens`, padding only to the longest text in the batch.
-Everything is built from `PreprocessCfg`, which is saved in the model's config.
+Everything is built from `PreprocessCfg`: the image encoder's registry entry says what input it wants
+(`fusion.encoders`), `create_model` copies that into the model's config, and config.json saves it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import io
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,9 @@ from fusion.faces import FaceCrop, crop_face
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+COLOR_MODES = {"RGB": 3, "L": 1}  # PIL mode -> channels
+# ITU-R BT.601 luma, as PIL's "L" conversion and OpenCV's COLOR_BGR2GRAY.
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 _SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N"}
 
 ImageInput = Image.Image | np.ndarray | bytes | str | Path
@@ -32,32 +36,55 @@ class InvalidImageError(ValueError):
     """The image could not be read; the message says why and what to send instead."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class PreprocessCfg:
+    """What the model's input is: face crop (margin), colour mode, side, normalisation; text length."""
+
     image_size: int = 224
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
+    color_mode: str = "RGB"  # "RGB" or "L" (8-bit gray, BT.601 luma)
+    mean: tuple[float, ...] = IMAGENET_MEAN  # one value per channel
+    std: tuple[float, ...] = IMAGENET_STD
     detect_faces: bool = True
     face_margin: float = 0.25
     max_text_tokens: int = 128
     max_image_pixels: int = 50_000_000
-    extra: dict[str, Any] = field(default_factory=dict)  # room for encoder-specific settings
+
+    def __post_init__(self) -> None:
+        channels = COLOR_MODES.get(self.color_mode)
+        if channels is None:
+            raise ValueError(f"Unknown colour mode {self.color_mode!r}; use one of {sorted(COLOR_MODES)}.")
+        if len(self.mean) != channels or len(self.std) != channels:
+            raise ValueError(f"Colour mode {self.color_mode} needs {channels} mean/std value(s).")
+
+    @property
+    def channels(self) -> int:
+        return COLOR_MODES[self.color_mode]
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> PreprocessCfg:
-        data = dict(data or {})
+    def from_dict(cls, data: dict[str, Any] | None, base: dict[str, Any] | None = None) -> PreprocessCfg:
+        """`data` over `base` (an encoder's own settings). Without a colour mode, the number of
+        mean values names it (folders saved before colour modes existed were RGB)."""
+        data = {k: v for k, v in (data or {}).items() if not (k == "extra" and not v)}  # an old, unused field
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"Unknown preprocessing settings: {sorted(unknown)}")
+        if "mean" in data and "color_mode" not in data:
+            data["color_mode"] = "L" if len(data["mean"]) == 1 else "RGB"
+        merged = {**(base or {}), **data}
         for key in ("mean", "std"):
-            if key in data:
-                data[key] = tuple(data[key])
-        return cls(**data)
+            if key in merged:
+                merged[key] = tuple(float(v) for v in merged[key])
+        return cls(**merged)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["mean"], data["std"] = list(self.mean), list(self.std)
         return data
+
+    def same_pixels(self, other: PreprocessCfg) -> bool:
+        """True when both produce the same image tensors."""
+        keys = ("image_size", "color_mode", "mean", "std")
+        return all(getattr(self, k) == getattr(other, k) for k in keys)
 
 
 def load_image(source: ImageInput, max_pixels: int = PreprocessCfg.max_image_pixels) -> Image.Image:
@@ -145,18 +172,46 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 def image_transform(cfg: PreprocessCfg, is_train: bool = False) -> v2.Compose:
-    """PIL face crop -> normalised float tensor (3, size, size); light augmentation for training."""
+    """PIL RGB face crop -> normalised float tensor (channels, size, size); augmentation for training.
+
+    An image already at the model's size is not resampled (a 48 px face crop reaches a 48 px model as is).
+    """
     size = cfg.image_size
+    colour = [v2.Grayscale(num_output_channels=1)] if cfg.color_mode == "L" else []  # PIL's own "L" conversion
     if is_train:
         geometry = [
             v2.RandomResizedCrop(size, scale=(0.8, 1.0), ratio=(0.9, 1.1), antialias=True),
             v2.RandomHorizontalFlip(),
             v2.RandomRotation(10),
-            v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.2),
+            v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.2 if cfg.channels == 3 else 0),
         ]
     else:
         geometry = [v2.Resize((size, size), antialias=True)]
-    return v2.Compose([v2.ToImage(), *geometry, v2.ToDtype(torch.float32, scale=True), v2.Normalize(cfg.mean, cfg.std)])
+    return v2.Compose(
+        [*colour, v2.ToImage(), *geometry, v2.ToDtype(torch.float32, scale=True), v2.Normalize(cfg.mean, cfg.std)]
+    )
+
+
+def convert_batch(pixels: torch.Tensor, source: PreprocessCfg, target: PreprocessCfg) -> torch.Tensor:
+    """Image tensors made by `source`'s transform -> what `target`'s would give (up to resampling).
+
+    Only for model folders whose stored preprocessing predates their encoder's own (RGB, 224 px,
+    ImageNet-normalised for every encoder): the encoder still gets the input it was trained on.
+    """
+    x = pixels.float()
+    x = (x * _per_channel(source.std, x) + _per_channel(source.mean, x)).clamp(0.0, 1.0)
+    if source.channels == 3 and target.channels == 1:
+        x = (x * _per_channel(LUMA_WEIGHTS, x)).sum(dim=1, keepdim=True)
+    elif source.channels == 1 and target.channels == 3:
+        x = x.expand(-1, 3, -1, -1)
+    if x.shape[-2:] != (target.image_size, target.image_size):
+        size = (target.image_size, target.image_size)
+        x = torch.nn.functional.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+    return (x - _per_channel(target.mean, x)) / _per_channel(target.std, x)
+
+
+def _per_channel(values: Sequence[float], like: torch.Tensor) -> torch.Tensor:
+    return torch.tensor(values, dtype=like.dtype, device=like.device).view(1, -1, 1, 1)
 
 
 def load_tokenizer(path: str | Path):

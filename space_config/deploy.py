@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = Path(__file__).resolve().parent
 # The Space runs app.py with the serving library and UI parts; nothing from train/, tests/ or bench/.
-SPACE_FILES = ["app.py", "fusion/*.py", "ui/*.py", "examples/*"]
+SPACE_FILES = ["app.py", "fusion/*.py", "flags/*.py", "ui/*.py", "examples/*"]
 SDK_VERSION = "6.31.0"
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fusion.flag_store import FlagStore
+from flags.store import FlagStore
 from fusion.labels import EMOTIONS
 from tests.conftest import ASTRONAUT, ROOT, serve_app
 

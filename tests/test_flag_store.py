@@ -4,7 +4,7 @@ import threading
 import pytest
 from PIL import Image
 
-from fusion.flag_store import FlagStore, FlagStoreError
+from flags.store import FlagStore, FlagStoreError
 from fusion.labels import UnknownLabelError
 from train.data import load_sources
 

@@ -6,8 +6,8 @@ import logging
 import pytest
 from PIL import Image
 
-from fusion.flag_store import FlagStore
-from fusion.flag_sync import FlagSync
+from flags.store import FlagStore
+from flags.sync import FlagSync
 from fusion.hub import ModelSourceError, push_model_folder
 from fusion.predictor import EmotionPredictor
 from space_config.deploy import deploy
@@ -133,7 +133,7 @@ def test_deploy_uploads_exactly_the_space_files_and_sets_variables(hub, monkeypa
     expected = {"README.md", "requirements.txt", "app.py", "examples/astronaut.jpg", "examples/SOURCES.md"}
     assert expected <= files
     assert not {f for f in files if f.startswith(("train/", "tests/", "bench/", "space_config/", ".ci", "models/"))}
-    assert {f.split("/")[0] for f in files if "/" in f} == {"fusion", "ui", "examples"}
+    assert {f.split("/")[0] for f in files if "/" in f} == {"fusion", "flags", "ui", "examples"}
     card = hub.repo_files("space", "tester/demo")["README.md"].decode()
     assert "sdk: gradio" in card and "sdk_version: 6.31.0" in card and "app_file: app.py" in card
     assert "- tester/emotion" in card and hub.token not in card

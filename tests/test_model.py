@@ -3,15 +3,16 @@ import json
 import pytest
 import torch
 
-from fusion.encoders import IMAGE_ENCODERS, TINY_BERT
+from fusion.encoders import IMAGE_ENCODERS, image_preprocess
 from fusion.model import EmotionFusionModel, create_model
+from fusion.preprocess import PreprocessCfg
 from tests.conftest import tiny_model
 
 
-def _batch(n: int = 3, tokens: int = 6):
+def _batch(n: int = 3, tokens: int = 6, channels: int = 3, size: int = 64):
     torch.manual_seed(1)
     return {
-        "pixel_values": torch.randn(n, 3, 64, 64),
+        "pixel_values": torch.randn(n, channels, size, size),
         "input_ids": torch.randint(1000, 2000, (n, tokens)),
         "attention_mask": torch.ones(n, tokens, dtype=torch.long),
     }
@@ -20,17 +21,35 @@ def _batch(n: int = 3, tokens: int = 6):
 @pytest.mark.parametrize("arch", sorted(IMAGE_ENCODERS))
 def test_registry_variants_forward_and_round_trip(arch, tmp_path):
     torch.manual_seed(0)
-    model = EmotionFusionModel(text_encoder={"config": TINY_BERT}, image_encoder={"arch": arch}, fusion_hidden=[16])
-    model.eval()
-    batch = _batch(2)
+    model = create_model("bert-tiny-random", arch, pretrained_image=False, fusion_hidden=[16]).eval()
+    cfg = model.preprocess_cfg
+    assert cfg == image_preprocess(arch)  # the registry entry's input, nothing else
+    assert model.image.convert_from is None  # so the tower only runs its network
+    batch = _batch(2, channels=cfg.channels, size=cfg.image_size)
     with torch.no_grad():
         out = model(**batch)
     assert out.logits.shape == out.text_logits.shape == out.image_logits.shape == (2, 7)
     assert model.image.dim == IMAGE_ENCODERS[arch].dim
     model.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())["preprocess"]
+    assert PreprocessCfg.from_dict(saved) == cfg
     loaded = EmotionFusionModel.from_pretrained(tmp_path).eval()
+    assert loaded.preprocess_cfg == cfg
     with torch.no_grad():
         assert torch.equal(loaded(**batch).logits, out.logits)
+
+
+@pytest.mark.parametrize("arch", sorted(IMAGE_ENCODERS))
+def test_registry_preprocessing_makes_the_encoders_input(arch, tokenizer):
+    from PIL import Image
+
+    from fusion.preprocess import Preprocessor
+
+    cfg = image_preprocess(arch)
+    prep = Preprocessor(cfg, tokenizer)
+    face = prep.face(Image.new("RGB", (300, 200), (120, 80, 60)))
+    assert prep.image_tensor(face).shape == (cfg.channels, cfg.image_size, cfg.image_size)
+    assert image_preprocess(arch, {"face_margin": 0.3}).face_margin == 0.3  # settings may be overridden
 
 
 def test_packaged_minilm_text_encoder_loads_pretrained_weights():

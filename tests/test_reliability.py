@@ -15,7 +15,7 @@ from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from fusion.flag_store import FlagStore
+from flags.store import FlagStore
 from fusion.labels import EMOTIONS
 from tests.conftest import ASTRONAUT, ROOT, rest_predict
 
@@ -151,7 +151,7 @@ def test_inline_base64_image_works(server):
 
 FLAGGER = """
 import sys
-from fusion.flag_store import FlagStore
+from flags.store import FlagStore
 from PIL import Image
 store = FlagStore(sys.argv[1])
 image = Image.new("RGB", (64, 64), "red")
@@ -193,7 +193,7 @@ def test_the_token_never_leaks(hub, tmp_path, monkeypatch, tiny_model_dir, capfd
     import logging
     import shutil
 
-    from fusion.flag_sync import FlagSync
+    from flags.sync import FlagSync
     from fusion.hub import ModelSourceError, push_model_folder
     from space_config.deploy import deploy
 

@@ -13,7 +13,6 @@ reported by source and row; with `skip_bad` they are dropped and counted.
 from __future__ import annotations
 
 import csv
-import io
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +20,9 @@ from typing import Any
 
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value, concatenate_datasets, load_dataset
 from datasets import Image as ImageFeature
-from PIL import Image
 
 from fusion.labels import EMOTIONS, UnknownLabelError, parse_label
+from fusion.preprocess import InvalidImageError, load_image
 
 logger = logging.getLogger(__name__)
 
@@ -77,22 +76,19 @@ class ColumnMap:
 
 
 def check_image(value: Any) -> str | None:
-    """None if `value` (a path, bytes, a {'path','bytes'} dict or None) is a readable image, else why not."""
+    """None if `value` (a path, bytes, a {'path','bytes'} dict or None) is an image the model can read, else why not."""
     if value is None:
         return None
     if isinstance(value, dict):
         value = value.get("bytes") or value.get("path")
         if value is None:
             return None
+    if not isinstance(value, (bytes, bytearray)) and not Path(value).is_file():
+        return f"image file not found: {value}"
     try:
-        if isinstance(value, (bytes, bytearray)):
-            value = io.BytesIO(value)
-        elif not Path(value).is_file():
-            return f"image file not found: {value}"
-        with Image.open(value) as image:
-            image.verify()
-    except Exception as err:  # noqa: BLE001 - any decoder failure means "unreadable"
-        return f"image cannot be read ({type(err).__name__})"
+        load_image(value)  # the serving check: same limits, fully decoded, so nothing fails mid-epoch
+    except InvalidImageError as err:
+        return f"image cannot be read: {err}"
     return None
 
 
@@ -205,7 +201,7 @@ def _is_saved_dataset(folder: Path) -> bool:
 def read_source(spec: str, columns: ColumnMap = ColumnMap()) -> dict[str, list[dict[str, Any]]]:
     """Raw rows per split ('all' when the source has no splits of its own)."""
     if spec.startswith("flags:"):
-        from fusion.flag_store import FlagStore
+        from flags.store import FlagStore
 
         return {"all": FlagStore(Path(spec[len("flags:") :])).training_rows()}
     if spec.startswith("hub:"):

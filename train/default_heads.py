@@ -17,6 +17,7 @@ from safetensors.torch import save_file
 
 from fusion.default_model import HEADS_ASSET, default_architecture
 from fusion.encoders import packaged_minilm_path
+from fusion.labels import NUM_LABELS
 from fusion.preprocess import Preprocessor, load_tokenizer
 from train.data import load_sources
 from train.metrics import classification_metrics, fit_temperature
@@ -37,7 +38,7 @@ def embed(texts: list[str], batch_size: int = 64) -> torch.Tensor:
 
 def fit_linear(x: torch.Tensor, y: torch.Tensor, weight_decay: float = 1e-3, steps: int = 300) -> torch.nn.Linear:
     torch.manual_seed(0)
-    head = torch.nn.Linear(x.shape[1], 7)
+    head = torch.nn.Linear(x.shape[1], NUM_LABELS)
     optimizer = torch.optim.LBFGS(head.parameters(), lr=0.5, max_iter=steps, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:

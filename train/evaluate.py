@@ -9,7 +9,6 @@ text only (rows with a text).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -19,10 +18,12 @@ from datasets import Dataset, concatenate_datasets
 from datasets import Image as ImageFeature
 from tqdm.auto import tqdm
 
+from fusion.labels import NUM_LABELS
 from fusion.preprocess import Preprocessor
 from train.feature_cache import FeatureCache, cached_inputs
 from train.loader import make_loader
 from train.metrics import classification_metrics, expected_calibration_error, fit_temperature
+from train.report import print_table, write_json
 
 logger = logging.getLogger(__name__)
 MODES = {"image+text": (True, True), "image only": (True, False), "text only": (False, True)}
@@ -44,7 +45,7 @@ def collect_logits(
         all_logits.append(logits.cpu())
         all_labels.append(labels.cpu())
     if not all_logits:
-        return torch.zeros(0, 7), torch.zeros(0, dtype=torch.long)
+        return torch.zeros(0, NUM_LABELS), torch.zeros(0, dtype=torch.long)
     return torch.cat(all_logits), torch.cat(all_labels)
 
 
@@ -117,10 +118,12 @@ def evaluate_source(
     }
 
 
-def print_table(metrics: dict[str, Any]) -> None:
-    print(f"{'input':<12} {'n':>6} {'accuracy':>9} {'macro-F1':>9}")
-    for mode, result in metrics["test"].items():
-        print(f"{mode:<12} {result['n']:>6} {result['accuracy']:>9.3f} {result['macro_f1']:>9.3f}")
+def print_summary(metrics: dict[str, Any]) -> None:
+    rows = [
+        {"input": mode, "n": r["n"], "accuracy": r["accuracy"], "macro-F1": r["macro_f1"]}
+        for mode, r in metrics["test"].items()
+    ]
+    print_table(rows, ["input", "n", "accuracy", "macro-F1"])
     cal = metrics.get("calibration")
     if cal:
         print(f"ECE {cal['ece_before']:.3f} at T=1, {cal['ece_after']:.3f} at the model's T={cal['temperature']:.3f}")
@@ -155,10 +158,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     except DataError as err:
         raise SystemExit(f"error: {err}") from None
     metrics["model"] = args.model
-    print_table(metrics)
+    print_summary(metrics)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        write_json(args.out, metrics)
         print(f"Wrote {args.out}")
     return metrics
 

@@ -9,6 +9,7 @@ import torch
 from datasets import Dataset
 from tqdm.auto import tqdm
 
+from fusion.model import encode_rows
 from fusion.preprocess import Preprocessor
 from train.loader import make_loader, model_inputs
 
@@ -46,16 +47,12 @@ def build_cache(
         # Every process must gather the same keys, so a modality is always sent, even if all-missing.
         if use_text:
             rows = batch["text_present"]
-            feats = torch.zeros(len(index), unwrapped.text.dim, device=index.device)
-            if rows.any():
-                feats[rows] = unwrapped.encode_text(batch["input_ids"][rows], batch["attention_mask"][rows]).float()
-            parts.update(text=feats, text_present=rows)
+            feats = encode_rows(unwrapped.encode_text, rows, batch.get("input_ids"), batch.get("attention_mask"))
+            parts.update(text=_or_zeros(feats, len(index), unwrapped.text.dim, index.device), text_present=rows)
         if use_image:
             rows = batch["image_present"]
-            feats = torch.zeros(len(index), unwrapped.image.dim, device=index.device)
-            if rows.any():
-                feats[rows] = unwrapped.encode_image(batch["pixel_values"][rows]).float()
-            parts.update(image=feats, image_present=rows)
+            feats = encode_rows(unwrapped.encode_image, rows, batch.get("pixel_values"))
+            parts.update(image=_or_zeros(feats, len(index), unwrapped.image.dim, index.device), image_present=rows)
         parts = accelerator.gather_for_metrics(parts)
         index = parts["index"].cpu()
         if "text" in parts:
@@ -65,6 +62,10 @@ def build_cache(
             image[index] = parts["image"].cpu()
             image_present[index] = parts["image_present"].cpu()
     return FeatureCache(text, text_present, image, image_present)
+
+
+def _or_zeros(feats: torch.Tensor | None, rows: int, dim: int, device) -> torch.Tensor:
+    return feats.float() if feats is not None else torch.zeros(rows, dim, device=device)
 
 
 def cached_inputs(cache: FeatureCache | None, batch: dict[str, Any]) -> dict[str, Any]:

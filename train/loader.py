@@ -49,7 +49,7 @@ def make_loader(
     ds: Dataset,
     preprocessor: Preprocessor,
     batch_size: int,
-    shuffle: bool,
+    shuffle: bool = False,
     num_workers: int = 0,
     seed: int = 0,
     use_images: bool = True,

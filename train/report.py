@@ -11,10 +11,26 @@ from PIL import Image, ImageDraw, ImageFont
 CARD_TEMPLATE = Path(__file__).with_name("model_card.md")
 
 
-def write_metrics(folder: Path, metrics: dict[str, Any]) -> Path:
-    path = folder / "metrics.json"
-    path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+def write_json(path: Path, payload: dict[str, Any]) -> Path:
+    """Pretty, sorted JSON (the one writer for run outputs, evaluations and benchmarks)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
     return path
+
+
+def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """A plain-text table, one row per dict (floats with 3 significant decimals)."""
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    for r in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)))
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    return "" if value is None else str(value)
 
 
 def confusion_png(matrix: list[list[int]], names: list[str], path: Path, title: str = "Confusion matrix") -> Path:

@@ -7,7 +7,7 @@ from typing import Any
 
 import gradio as gr
 
-from fusion.flag_store import FlagRecord, FlagStore
+from flags.store import FlagRecord, FlagStore
 
 
 class FlagStoreCallback(gr.FlaggingCallback):

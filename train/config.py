@@ -1,0 +1,132 @@
+"""Training settings, one source of defaults: hyperparameters (`TrainConfig`) and run settings (`RunArgs`).
+
+The command line is built from these dataclasses: each field's default, help and choices live here only,
+and encoder choices come from the registries in `fusion.encoders`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fusion.encoders import IMAGE_ENCODERS, TEXT_ENCODERS
+from fusion.model import DEFAULT_HIDDEN
+
+
+def _opt(default: Any = None, help: str = "", group: str = "", **extra: Any) -> Any:
+    """A dataclass field whose metadata builds its command-line option."""
+    meta = {"help": help, "group": group, **extra}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters: saved with the run (training_args.json) and in the model card."""
+
+    data: list[str] = _opt([], "data source (repeatable): CSV, folder, parquet, GoEmotions TSV, flags:, hub:", "data",
+                           repeat=True, required=True)  # fmt: skip
+    skip_bad: bool = _opt(False, "drop bad rows (reported) instead of stopping", "data")
+    feature_cache: bool = _opt(True, "encode frozen towers once (--no-feature-cache: every epoch)", "data")
+    validation_share: float = _opt(0.1, "validation share carved from sources without a validation split", "data",
+                                   unit=True)  # fmt: skip
+    test_share: float = _opt(0.1, "test share carved from sources without a test split (0: none)", "data", unit=True)
+    text_encoder: str = _opt("minilm-l6", f"registered name ({', '.join(TEXT_ENCODERS)}), Hub id or folder", "model")
+    image_encoder: str = _opt("resnet18", "registered image encoder", "model", choices=sorted(IMAGE_ENCODERS))
+    pretrained_text: bool = _opt(True, "start from the text encoder's pretrained weights", "model")
+    pretrained_image: bool = _opt(True, "start from the image encoder's pretrained weights", "model")
+    init_from: str | None = _opt(None, "fine-tune this model folder or Hub repo", "model")
+    freeze_text: bool = _opt(False, "keep the text encoder fixed", "model")
+    freeze_image: bool = _opt(False, "keep the image encoder fixed", "model")
+    fusion_hidden: list[int] = _opt(list(DEFAULT_HIDDEN), "hidden widths of the fusion MLP", "model")
+    dropout: float = _opt(0.3, "dropout in the fusion MLP", "model", unit=True)
+    modality_dropout: float = _opt(0.3, "share of paired samples shown with one modality hidden", "model", unit=True)
+    image_size: int | None = _opt(None, "face crop side in pixels (default: the image encoder's own)", "model")
+    epochs: int = _opt(5, "passes over the training data", "optimisation", minimum=1)
+    batch_size: int = _opt(16, "samples per step and process", "optimisation", minimum=1)
+    lr_head: float = _opt(1e-3, "learning rate of the heads and embeddings", "optimisation")
+    lr_encoder: float = _opt(2e-5, "learning rate of the encoders", "optimisation")
+    weight_decay: float = _opt(0.01, "AdamW weight decay (not on norms and biases)", "optimisation")
+    warmup_ratio: float = _opt(0.1, "share of steps with a rising learning rate", "optimisation", unit=True)
+    schedule: str = _opt("linear", "learning-rate schedule after warm-up", "optimisation",
+                         choices=["linear", "cosine", "constant"])  # fmt: skip
+    grad_accum: int = _opt(1, "steps whose gradients are summed before an update", "optimisation", minimum=1)
+    class_weights: bool = _opt(False, "weight the loss by inverse class frequency", "optimisation")
+    patience: int = _opt(3, "early stop after this many epochs without a validation gain", "optimisation", minimum=1)
+    seed: int = _opt(0, "seed for splits, initialisation and shuffling", "optimisation")
+
+
+@dataclass
+class RunArgs:
+    """Where and how a run executes: not hyperparameters, so not in the model card's settings."""
+
+    output_dir: Path = _opt(None, "folder for the model, metrics, card and checkpoints", "infrastructure",
+                            required=True)  # fmt: skip
+    resume: str | None = _opt(None, "checkpoint folder, or 'latest' in --output-dir", "infrastructure")
+    keep_checkpoints: int = _opt(2, "epoch checkpoints kept", "infrastructure", minimum=1)
+    mixed_precision: str = _opt("no", "autocast dtype", "infrastructure", choices=["no", "fp16", "bf16"])
+    cpu: bool = _opt(False, "train on the CPU even if a GPU is present", "infrastructure")
+    num_workers: int = _opt(0, "data-loading worker processes", "infrastructure")
+    log_with: str | None = _opt(None, "experiment tracker", "infrastructure", choices=["tensorboard"])
+    push_to_hub: str | None = _opt(None, "push the trained model to this Hub repo", "infrastructure", metavar="REPO")
+    private: bool = _opt(False, "create the Hub repo as private", "infrastructure")
+
+
+def _add_options(parser: argparse.ArgumentParser, cls: type, groups: dict[str, Any]) -> None:
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        meta, kind = f.metadata, hints[f.name]
+        group = groups.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        if kind is bool:
+            if default:
+                group.add_argument("--no-" + flag[2:], dest=f.name, action="store_false", help=meta["help"])
+            else:
+                group.add_argument(flag, action="store_true", help=meta["help"])
+            continue
+        options: dict[str, Any] = {"dest": f.name, "help": meta["help"]}
+        if meta.get("repeat"):
+            options.update(action="append", default=None)
+        else:
+            options["default"] = default
+        if meta.get("required"):
+            options["required"] = True
+        for key in ("choices", "metavar"):
+            if key in meta:
+                options[key] = meta[key]
+        base = typing.get_args(kind)[0] if typing.get_args(kind) else kind  # list[int] -> int, int | None -> int
+        options["type"] = {Path: Path, int: int, float: float}.get(base, str)
+        if typing.get_origin(kind) is list and not meta.get("repeat"):
+            options["nargs"] = "*"
+        if default not in (None, [], "") and not isinstance(default, list):
+            options["help"] += " (default: %(default)s)"
+        group.add_argument(flag, **options)
+
+
+def build_parser(description: str = "") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    groups: dict[str, Any] = {}
+    _add_options(parser, TrainConfig, groups)
+    _add_options(parser, RunArgs, groups)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None, description: str = "") -> tuple[TrainConfig, RunArgs]:
+    """argv (a list, so tests call it directly) -> (hyperparameters, run settings); bad values exit with a message."""
+    parser = build_parser(description)
+    args = vars(parser.parse_args(argv))
+    for cls in (TrainConfig, RunArgs):
+        for f in dataclasses.fields(cls):
+            value, flag = args[f.name], "--" + f.name.replace("_", "-")
+            if "minimum" in f.metadata and value < f.metadata["minimum"]:
+                parser.error(f"{flag} must be at least {f.metadata['minimum']}")
+            if f.metadata.get("unit") and not 0 <= value < 1:
+                parser.error(f"{flag} must be in [0, 1)")
+    pick = lambda cls: cls(**{f.name: args[f.name] for f in dataclasses.fields(cls)})  # noqa: E731
+    return pick(TrainConfig), pick(RunArgs)
