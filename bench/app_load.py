@@ -105,13 +105,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(
         f"Round trip at N=1: gradio_client {n1:.2f}x the bare predictor; plain HTTP {rest['median_ms']:.1f} ms = {rest_ratio:.2f}x"
     )
-    summary = {
-        "bare_predictor": bare,
-        "rows": rows,
-        "round_trip_vs_bare_n1": n1,
-        "rest": rest,
-        "rest_vs_bare": rest_ratio,
-    }
+    summary = dict(bare_predictor=bare, rows=rows, round_trip_vs_bare_n1=n1, rest=rest, rest_vs_bare=rest_ratio)
     write_json(args.out, summary)
     return summary
 
