@@ -26,6 +26,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 import app  # noqa: E402
 from bench.common import SHORT_TEXTS, print_table, time_calls, write_json  # noqa: E402
 from bench.serve import webcam_frame  # noqa: E402
+from flags.store import FlagStore  # noqa: E402
 from fusion.default_model import ensure_default_model  # noqa: E402
 from fusion.predictor import EmotionPredictor  # noqa: E402
 
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
     bare = time_calls(lambda i: predictor.predict(image=image, text=SHORT_TEXTS[i % len(SHORT_TEXTS)]), 20)
     rows = []
     for batching in (True, False):
-        demo = app.build_demo(predictor, flag_dir=tempfile.mkdtemp(), max_batch=8 if batching else 1).queue()
+        demo = app.build_demo(predictor, FlagStore(tempfile.mkdtemp()), max_batch=8 if batching else 1).queue()
         demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **app.LAUNCH_KWARGS)
         try:
             if batching:

@@ -26,10 +26,15 @@ from PIL import Image
 from fusion.labels import EMOTIONS, parse_label
 
 MAX_TEXT_CHARS = 5000
+MAX_FLAGS = 20_000  # a public Space must not fill its disk with flags; past this, new flags are refused
 
 
 class FlagStoreError(OSError):
     """The store could not be written (full disk, no permission); the message says what to check."""
+
+
+class FlagStoreFullError(FlagStoreError):
+    """The store holds `max_flags` flags: nothing is deleted, new flags are refused until maintainers act."""
 
 
 @dataclass
@@ -71,11 +76,15 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 class FlagStore:
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, max_flags: int = MAX_FLAGS):
         self.root = Path(root)
         self.records_dir = self.root / "records"
         self.images_dir = self.root / "images"
+        self.max_flags = max_flags
         self._review_lock = threading.Lock()
+
+    def count(self) -> int:
+        return sum(1 for _ in self.records_dir.glob("*.json")) if self.records_dir.is_dir() else 0
 
     def _ensure(self) -> None:
         try:
@@ -100,6 +109,11 @@ class FlagStore:
         text = (text or "").strip()[:MAX_TEXT_CHARS]
         if image is None and not text:
             raise ValueError("Nothing to flag: the flag needs the image or the text that was predicted.")
+        if self.count() >= self.max_flags:
+            raise FlagStoreFullError(
+                f"The flag store is full ({self.max_flags:,} flags); maintainers must review and retrain first. "
+                "Thank you for trying: your prediction is unaffected."
+            )
         self._ensure()
         record_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
         now = _now()
@@ -115,11 +129,15 @@ class FlagStore:
             revision=revision,
             updated=now,
         )
+        return self.put(record, _png_bytes(image) if image is not None else None)
+
+    def put(self, record: FlagRecord, image_png: bytes | None = None) -> FlagRecord:
+        """Write a complete record (and its PNG image) as is: new flags, and flags restored from the Hub."""
+        self._ensure()
         try:
-            if image is not None:  # the image first: a record never points at a missing image
-                buffer = _png_bytes(image)
-                atomic_write(self.images_dir / record.image, buffer)
-            atomic_write(self.records_dir / f"{record_id}.json", json.dumps(asdict(record)).encode())
+            if image_png is not None and record.image:  # the image first: a record never points at a missing image
+                atomic_write(self.images_dir / record.image, image_png)
+            atomic_write(self._record_path(record.id), json.dumps(asdict(record)).encode())
         except OSError as err:
             raise FlagStoreError(f"Could not save the flag in {self.root}: {err.strerror or err}.") from None
         return record
@@ -161,13 +179,16 @@ class FlagStore:
     def image_path(self, record: FlagRecord) -> Path | None:
         return self.images_dir / record.image if record.image else None
 
-    def training_rows(self, reviewed_only: bool = False) -> list[dict[str, Any]]:
-        """Rows for `train.data`: image path, text, and the reviewed (else corrected) label."""
-        return [
-            {"image": self.image_path(r), "text": r.text, "label": r.label}
-            for r in self.records()
-            if r.review or not reviewed_only
-        ]
+    def training_rows(self, include_unreviewed: bool = False) -> tuple[list[dict[str, Any]], int]:
+        """(rows for `train.data`, flags left out): image path, text, and the label to train on.
+
+        Only flags a maintainer reviewed (the review's label wins) unless `include_unreviewed`,
+        which adds visitors' own corrections as they are.
+        """
+        records = self.records()
+        used = [r for r in records if r.review or include_unreviewed]
+        rows = [{"image": self.image_path(r), "text": r.text, "label": r.label} for r in used]
+        return rows, len(records) - len(used)
 
     def _record_path(self, record_id: str) -> Path:
         # Ids come from clients of the review UI: never let one name a path outside the store.

@@ -5,6 +5,8 @@ parquet shard (`data/flags-<time>-<id>.parquet`, images embedded) in one commit,
 make few commits. A failed sync changes nothing locally and is retried at the next interval;
 what was synced is remembered in `<store>/.sync_state.json`, so restarts neither lose nor
 re-upload flags. Readers keep the newest version of each flag id (a review re-uploads it).
+`restore` brings the dataset's flags back into an empty (or older) local store: a Space that
+restarts without persistent storage keeps its review queue.
 """
 
 from __future__ import annotations
@@ -43,6 +45,19 @@ def flags_features():
             "updated": text,
         }
     )
+
+
+def is_flag_dataset(ds) -> bool:
+    return {"id", "updated", "review_status"} <= set(ds.column_names)
+
+
+def newest_flags(ds):
+    """Flag datasets are append-only (a reviewed flag is uploaded again): the newest version of each id."""
+    newest: dict[str, tuple[str, int]] = {}
+    for index, (row_id, updated) in enumerate(zip(ds["id"], ds["updated"], strict=True)):
+        if row_id not in newest or updated >= newest[row_id][0]:
+            newest[row_id] = (updated, index)
+    return ds.select(sorted(index for _, index in newest.values()))
 
 
 class FlagSync:
@@ -126,12 +141,40 @@ class FlagSync:
             )
         Dataset.from_list(rows, features=flags_features()).to_parquet(str(path))
 
+    def restore(self) -> int:
+        """Write flags that are in the dataset but not (or older) in the local store; returns how many."""
+        from datasets import Image, load_dataset
+        from huggingface_hub.errors import RepositoryNotFoundError
+
+        with self._lock:
+            try:
+                ds = load_dataset(self.repo_id, split="train", token=self.api.token)
+            except (RepositoryNotFoundError, FileNotFoundError):
+                return 0  # nothing synced yet
+            ds = newest_flags(ds.cast_column("image", Image(decode=False)))
+            local = {r.id: r.updated for r in self.store.records()}
+            synced, restored = self._synced(), 0
+            for row in ds:
+                if row["id"] in local and local[row["id"]] >= row["updated"]:
+                    continue
+                image = row["image"]["bytes"] if row["image"] else None
+                self.store.put(_record(row, has_image=image is not None), image)
+                synced[row["id"]] = row["updated"]
+                restored += 1
+            if restored:
+                atomic_write(self._state_path(), json.dumps(synced).encode())
+                logger.info("Restored %d flag(s) from %s", restored, self.repo_id)
+            return restored
+
     # -- background ------------------------------------------------------------------------------
 
     def start(self, interval: float = 60.0) -> FlagSync:
-        """Sync every `interval` seconds in a daemon thread; errors are logged (without secrets) and retried."""
+        """Restore, then sync now and every `interval` seconds, in a daemon thread; errors are logged
+        (without secrets) and retried at the next interval."""
 
         def loop() -> None:
+            self._safe(self.restore)
+            self._safe_sync()
             while not self._stop.wait(interval):
                 self._safe_sync()
 
@@ -147,10 +190,35 @@ class FlagSync:
             self._safe_sync()
 
     def _safe_sync(self) -> int:
+        return self._safe(self.sync_once)
+
+    def _safe(self, action) -> int:
         try:
-            return self.sync_once()
+            return action()
         except Exception as err:  # noqa: BLE001 - the app must keep serving; flags stay local until the next try
             status = getattr(getattr(err, "response", None), "status_code", None)
             self.last_error = f"{type(err).__name__}" + (f" (HTTP {status})" if status else "")
-            logger.warning("Flag sync to %s failed: %s; will retry.", self.repo_id, self.last_error)
+            logger.warning("Flag %s with %s failed: %s; will retry.", action.__name__, self.repo_id, self.last_error)
             return 0
+
+
+def _record(row: dict, has_image: bool) -> FlagRecord:
+    """A flag as the store keeps it, from a dataset row (the review's time is its last update)."""
+    review = (
+        {"label": row["label"], "status": row["review_status"], "time": row["updated"]}
+        if row["review_status"]
+        else None
+    )
+    return FlagRecord(
+        id=row["id"],
+        time=row["time"],
+        text=row["text"] or "",
+        image=f"{row['id']}.png" if has_image else None,
+        predicted=row["predicted"],
+        probabilities=json.loads(row["probabilities"] or "{}"),
+        corrected=row["corrected"],
+        model=row["model"] or "",
+        revision=row["revision"],
+        review=review,
+        updated=row["updated"],
+    )

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torchvision import models
 
+from fusion.face_resnet import FaceResNet
 from fusion.labels import NUM_LABELS
 from fusion.mini_xception import MiniXception
 from fusion.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessCfg, convert_batch
@@ -64,13 +65,16 @@ class TextEncoderSpec:
     """Where a named text encoder's weights and tokenizer come from.
 
     `source` is a Hub id or a local folder (weights + tokenizer); None means randomly
-    initialised from `config`. `tokenizer` names the tokenizer source when it differs.
+    initialised from `config`. `tokenizer` names the tokenizer source when it differs. `delta`
+    is a safetensors file of fine-tuned weights loaded over the source's (every tensor but the
+    word embeddings, which fine-tuning left unchanged), so a fine-tuned encoder ships at half size.
     """
 
     source: str | Callable[[], str] | None
     pooling: str = "mean"
     config: dict[str, Any] = field(default_factory=dict)
     tokenizer: str | Callable[[], str] | None = None
+    delta: Path | None = None
 
     def resolve_source(self) -> str | None:
         return self.source() if callable(self.source) else self.source
@@ -99,9 +103,14 @@ TINY_BERT = {
     "max_position_embeddings": 512,
 }
 
+ASSETS = Path(__file__).resolve().parent / "assets"
+# The packaged MiniLM fine-tuned on GoEmotions (`python -m train.default_assets text`); absent until built.
+PACKAGED_MINILM_GOEMOTIONS = ASSETS / "minilm_goemotions.safetensors"
+
 TEXT_ENCODERS: dict[str, TextEncoderSpec] = {
     "bert-base-uncased": TextEncoderSpec(source="bert-base-uncased", pooling="pooler"),
     "minilm-l6": TextEncoderSpec(source=packaged_minilm_path, pooling="mean"),
+    "minilm-l6-goemotions": TextEncoderSpec(source=packaged_minilm_path, delta=PACKAGED_MINILM_GOEMOTIONS),
     "bert-tiny-random": TextEncoderSpec(source=None, config=TINY_BERT, tokenizer=packaged_minilm_path),
 }
 
@@ -136,6 +145,21 @@ def load_pretrained_text(tower: TextTower, spec: TextEncoderSpec) -> None:
     unexpected = [k for k in unexpected if not k.startswith("pooler.")]
     if missing or unexpected:
         raise RuntimeError(f"Text encoder weights from {source} do not match: {missing[:5]} {unexpected[:5]}")
+    if spec.delta is not None:
+        if not spec.delta.is_file():
+            raise FileNotFoundError(f"Fine-tuned text weights {spec.delta} are missing; rebuild them (see the README).")
+        delta = load_float_weights(spec.delta)
+        unknown = sorted(set(delta) - set(tower.model.state_dict()))
+        if unknown:
+            raise RuntimeError(f"{spec.delta.name} holds weights this text encoder lacks: {unknown[:5]}")
+        tower.model.load_state_dict(delta, strict=False)
+
+
+def load_float_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file with floating-point tensors in float32 (packaged weights are stored in fp16)."""
+    from safetensors.torch import load_file
+
+    return {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
 
 
 def _has_safetensors(source: str) -> bool | None:
@@ -184,7 +208,11 @@ IMAGENET_INPUT = {
 }
 # fer's FER2013 mini-Xception: 64 px gray, ((x / 255) - 0.5) * 2; the 0.1 margin is what it reads best (bench/ckplus_eval.py).
 FER_MINI_XCEPTION_INPUT = {"image_size": 64, "color_mode": "L", "mean": (0.5,), "std": (0.5,), "face_margin": 0.1}
-PACKAGED_FER = Path(__file__).resolve().parent / "assets" / "fer_mini_xception.safetensors"
+# A face crop from a detector's box plus 10% per side, 48 px gray, as FER2013's faces.
+FACE48_INPUT = {"image_size": 48, "color_mode": "L", "mean": (0.5,), "std": (0.25,), "face_margin": 0.1}
+PACKAGED_FER = ASSETS / "fer_mini_xception.safetensors"
+# The project's ResNet trained on FER2013 (`python -m train.default_assets face`); absent until built.
+PACKAGED_FACE_RESNET = ASSETS / "face_resnet18_fer2013.safetensors"
 
 IMAGE_ENCODERS: dict[str, ImageEncoderSpec] = {
     "resnet18": ImageEncoderSpec(
@@ -200,6 +228,8 @@ IMAGE_ENCODERS: dict[str, ImageEncoderSpec] = {
     "mini_xception": ImageEncoderSpec(
         lambda: MiniXception(project_order=True), PACKAGED_FER, NUM_LABELS, FER_MINI_XCEPTION_INPUT
     ),
+    # ResNet-18's stages at half width with a 3x3 stride-1 stem: 48 px gray faces, 2.8M weights.
+    "face_resnet18": ImageEncoderSpec(lambda: FaceResNet(width=32), PACKAGED_FACE_RESNET, 256, FACE48_INPUT),
 }
 
 
@@ -219,13 +249,15 @@ class ImageTower(nn.Module):
 
     `preprocess` is the model's stored preprocessing. When it is not the encoder's own input (a folder
     saved before encoders carried their preprocessing), the batch is converted first, so old folders
-    predict exactly as they did.
+    predict exactly as they did. With `flip_average`, inference averages the features of the image
+    and its mirror image (test-time augmentation; training sees random flips anyway).
     """
 
-    def __init__(self, arch: str = "resnet18", preprocess: PreprocessCfg | None = None):
+    def __init__(self, arch: str = "resnet18", preprocess: PreprocessCfg | None = None, flip_average: bool = False):
         super().__init__()
         spec = image_spec(arch)
         self.arch = arch
+        self.flip_average = flip_average
         self.model = spec.builder()
         self.dim = spec.dim
         native = PreprocessCfg.from_dict(spec.preprocess)
@@ -235,6 +267,9 @@ class ImageTower(nn.Module):
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         if self.convert_from is not None:
             pixel_values = convert_batch(pixel_values, self.convert_from, self.native)
+        if self.flip_average and not self.training:
+            both = self.model(torch.cat([pixel_values, pixel_values.flip(-1)]))
+            return (both[: len(pixel_values)] + both[len(pixel_values) :]) / 2
         return self.model(pixel_values)
 
 
@@ -244,9 +279,10 @@ def load_pretrained_image(tower: ImageTower) -> bool:
     if weights is None:
         return False
     if isinstance(weights, Path):
-        from safetensors.torch import load_file
-
-        tower.model.load_state_dict(load_file(str(weights)), strict=True)
+        if not weights.is_file():
+            logger.warning("No packaged weights for %s at %s; using random init.", tower.arch, weights)
+            return False
+        tower.model.load_state_dict(load_float_weights(weights), strict=True)
         return True
     try:
         state = weights.get_state_dict(progress=False)

@@ -15,6 +15,11 @@ from PIL import Image
 # at 320 px (48 px in a 640x480 webcam frame).
 DETECT_MAX_SIDE = 320
 MIN_FACE = 24  # pixels at detection scale: the cascade's own window
+# An image this small and about square is taken to be a face crop already (FER2013's are 48 px):
+# detectors miss most tight crops (a cut-off chin and forehead), and the whole image is the face.
+CROP_MAX_SIDE = 128
+CROP_MIN_SIDE = 24  # smaller is an icon, not a face
+CROP_ASPECT = (0.8, 1.25)
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,7 @@ class FaceCrop:
     image: Image.Image
     box: tuple[int, int, int, int]
     face_found: bool
+    faces: int = 0  # faces detected; the largest is the one cropped
 
 
 @lru_cache(maxsize=1)
@@ -63,17 +69,28 @@ def square_box(cx: float, cy: float, side: float, width: int, height: int) -> tu
     return x0, y0, x0 + side, y0 + side
 
 
+def is_face_crop(image: Image.Image) -> bool:
+    """A small (but not tiny), about square image: a face crop already (see CROP_MAX_SIDE)."""
+    width, height = image.size
+    small = CROP_MIN_SIDE <= min(width, height) and max(width, height) <= CROP_MAX_SIDE
+    return small and CROP_ASPECT[0] <= width / height <= CROP_ASPECT[1]
+
+
 def crop_face(image: Image.Image, margin: float = 0.25, detect: bool = True) -> FaceCrop:
     """Crop the largest face plus `margin` (share of the face size on each side) as a square.
 
-    With no face (or `detect=False`) the centred square is returned with `face_found=False`;
-    this never raises for a valid image.
+    A small square-ish image is a face crop already: its centred square is the face. With no
+    face (or `detect=False`) the centred square is returned with `face_found=False`; this never
+    raises for a valid image.
     """
     width, height = image.size
+    if detect and is_face_crop(image):
+        box = square_box(width / 2, height / 2, min(width, height), width, height)
+        return FaceCrop(image=image.crop(box), box=box, face_found=True, faces=1)
     faces = detect_faces(image) if detect else []
     if faces:
         x, y, w, h = faces[0]
         box = square_box(x + w / 2, y + h / 2, max(w, h) * (1 + 2 * margin), width, height)
     else:
         box = square_box(width / 2, height / 2, min(width, height), width, height)
-    return FaceCrop(image=image.crop(box), box=box, face_found=bool(faces))
+    return FaceCrop(image=image.crop(box), box=box, face_found=bool(faces), faces=len(faces))

@@ -238,6 +238,7 @@ def create_model(
     image: str = "resnet18",
     pretrained_text: bool = True,
     pretrained_image: bool = True,
+    image_options: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> EmotionFusionModel:
     """Build a model from named (or Hub/local) encoders and load their pretrained weights.
@@ -253,7 +254,8 @@ def create_model(
     if kwargs.get("fusion_hidden") is None:
         kwargs["fusion_hidden"] = list(DEFAULT_HIDDEN)
     kwargs["preprocess"] = image_preprocess(image, kwargs.get("preprocess")).to_dict()
-    model = EmotionFusionModel(text_encoder=text_tower_config(spec), image_encoder={"arch": image}, **kwargs)
+    image_encoder = {"arch": image, **(image_options or {})}  # e.g. flip_average
+    model = EmotionFusionModel(text_encoder=text_tower_config(spec), image_encoder=image_encoder, **kwargs)
     if pretrained_text:
         load_pretrained_text(model.text, spec)
     if pretrained_image:

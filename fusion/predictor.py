@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,16 @@ class NoInputError(ValueError):
     """Neither an image nor a non-blank text was given."""
 
 
+class NoFaceError(ValueError):
+    """An image with no face and no text: there is nothing to answer from."""
+
+
 NO_INPUT_MESSAGE = "Nothing to analyse: give a face image, a text, or both."
+NO_FACE_MESSAGE = (
+    "No face was found in the image. Try a photo where the face is large, frontal and well lit "
+    "(or crop the image to the face), or add a text."
+)
+NO_FACE_NOTE = "No face found in the image: the answer is the text's alone."
 
 
 @dataclass
@@ -33,6 +42,8 @@ class Prediction:
     image_probabilities: dict[str, float] | None
     face_found: bool | None  # None when no image was given
     face_box: tuple[int, int, int, int] | None  # (x0, y0, x1, y1) of the crop the model saw
+    faces: int = 0  # faces detected in the image; the largest was scored
+    note: str | None = None  # what a person should know about this answer (no face, several faces)
     face_crop: Image.Image | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -44,11 +55,27 @@ class Prediction:
             "image_probabilities": self.image_probabilities,
             "face_found": self.face_found,
             "face_box": list(self.face_box) if self.face_box else None,
+            "faces": self.faces,
+            "note": self.note,
         }
 
 
+@dataclass
+class _Item:
+    """One request after validation: the face to score (None: no image, or none found) and the text."""
+
+    index: int
+    face: FaceCrop | None
+    text: str | None
+    image_given: bool
+
+
 class EmotionPredictor:
-    """Loads once, predicts many times; the model is kept in eval mode under `inference_mode`."""
+    """Loads once, predicts many times; the model is kept in eval mode under `inference_mode`.
+
+    An image in which no face is found is not scored (a face model's answer on a landscape is noise):
+    with a text, the text's answer is served with a note; alone, it is a `NoFaceError`.
+    """
 
     def __init__(self, model: EmotionFusionModel, tokenizer: Any, source: str = "", revision: str | None = None):
         self.model = model.eval()
@@ -68,7 +95,7 @@ class EmotionPredictor:
 
     def warm_up(self) -> None:
         """One throw-away prediction of each kind, so the first user does not pay for lazy initialisation."""
-        face = Image.new("RGB", (256, 256), (128, 128, 128))
+        face = Image.new("RGB", (96, 96), (128, 128, 128))  # small and square: taken as a face crop
         self.predict_batch([(face, "warming up"), (face, None), (None, "warming up")])
 
     @property
@@ -76,7 +103,7 @@ class EmotionPredictor:
         return self.model.labels
 
     def predict(self, image: ImageInput | None = None, text: str | None = None) -> Prediction:
-        """Predict from an image, a text, or both. Raises `NoInputError` / `InvalidImageError`."""
+        """Predict from an image, a text, or both. Raises `NoInputError` / `NoFaceError` / `InvalidImageError`."""
         result = self.predict_batch([(image, text)], return_errors=True)[0]
         if isinstance(result, Exception):
             raise result
@@ -92,33 +119,37 @@ class EmotionPredictor:
         """
         pairs = [_as_pair(item) for item in items]
         results: list[Prediction | ValueError | None] = [None] * len(pairs)
-        valid: list[tuple[int, FaceCrop | None, str | None]] = []
+        valid: list[_Item] = []
         for i, (image, text) in enumerate(pairs):
             try:
-                valid.append((i, *self._prepare(image, text)))
-            except (NoInputError, InvalidImageError) as err:
+                valid.append(self._prepare(i, image, text))
+            except (NoInputError, NoFaceError, InvalidImageError) as err:
                 if not return_errors:
                     raise
                 results[i] = err
         for start in range(0, len(valid), MAX_BATCH):
             chunk = valid[start : start + MAX_BATCH]
-            for (i, _, _), prediction in zip(chunk, self._predict_prepared(chunk), strict=False):
-                results[i] = prediction
+            for item, prediction in zip(chunk, self._predict_prepared(chunk), strict=True):
+                results[item.index] = prediction
         return results  # type: ignore[return-value]
 
-    def _prepare(self, image: ImageInput | None, text: str | None) -> tuple[FaceCrop | None, str | None]:
+    def _prepare(self, index: int, image: ImageInput | None, text: str | None) -> _Item:
         if text is not None and not isinstance(text, str):
             raise NoInputError(f"The text must be a string, not {type(text).__name__}.")
         text = text if text and text.strip() else None
         if image is None and text is None:
             raise NoInputError(NO_INPUT_MESSAGE)
-        return (self.preprocessor.face(image) if image is not None else None), text
+        face = self.preprocessor.face(image) if image is not None else None
+        if face is not None and not face.face_found:
+            if text is None:
+                raise NoFaceError(NO_FACE_MESSAGE)
+            face = None
+        return _Item(index, face, text, image_given=image is not None)
 
     @torch.inference_mode()
-    def _predict_prepared(self, chunk: Iterable[tuple[int, FaceCrop | None, str | None]]) -> list[Prediction]:
-        _, faces, texts = zip(*chunk, strict=False)
-        images = [self.preprocessor.image_tensor(f) if f else None for f in faces]
-        batch = self.preprocessor.collate(images, texts)
+    def _predict_prepared(self, chunk: list[_Item]) -> list[Prediction]:
+        images = [self.preprocessor.image_tensor(item.face) if item.face else None for item in chunk]
+        batch = self.preprocessor.collate(images, [item.text for item in chunk])
         batch = {k: v.to(self.device) if v is not None else None for k, v in batch.items()}
         out = self.model(**batch)
         temperature = float(self.model.temperature)
@@ -126,16 +157,18 @@ class EmotionPredictor:
         text_p = torch.softmax(out.text_logits.float() / temperature, dim=-1).cpu()
         image_p = torch.softmax(out.image_logits.float() / temperature, dim=-1).cpu()
         predictions = []
-        for row, (face, text) in enumerate(zip(faces, texts, strict=False)):
-            probs = self._as_dict(fused[row])
+        for row, item in enumerate(chunk):
+            probs, face = self._as_dict(fused[row]), item.face
             predictions.append(
                 Prediction(
                     label=max(probs, key=probs.get),
                     probabilities=probs,
-                    text_probabilities=self._as_dict(text_p[row]) if text else None,
+                    text_probabilities=self._as_dict(text_p[row]) if item.text else None,
                     image_probabilities=self._as_dict(image_p[row]) if face else None,
-                    face_found=face.face_found if face else None,
+                    face_found=(face is not None) if item.image_given else None,
                     face_box=face.box if face else None,
+                    faces=face.faces if face else 0,
+                    note=_note(item),
                     face_crop=face.image if face else None,
                 )
             )
@@ -143,6 +176,14 @@ class EmotionPredictor:
 
     def _as_dict(self, probs: torch.Tensor) -> dict[str, float]:
         return {label: float(p) for label, p in zip(self.labels, probs.tolist(), strict=False)}
+
+
+def _note(item: _Item) -> str | None:
+    if item.image_given and item.face is None:
+        return NO_FACE_NOTE
+    if item.face is not None and item.face.faces > 1:
+        return f"{item.face.faces} faces found: the largest one (the crop shown) was scored."
+    return None
 
 
 def _as_pair(item: tuple[Any, Any] | dict[str, Any]) -> tuple[Any, Any]:

@@ -15,16 +15,35 @@ import shutil
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from space_config.bundle import ROOT, bundle_files, walk
+
 CONFIG = Path(__file__).resolve().parent
-# The Space runs app.py with the serving library and UI parts; nothing from train/, tests/ or bench/.
-SPACE_FILES = ["app.py", "fusion/*.py", "flags/*.py", "ui/*.py", "examples/*"]
 SDK_VERSION = "6.31.0"
+# A CPU Space: PyTorch's CPU-only wheels (the PyPI ones bring CUDA libraries, gigabytes a CPU never uses).
+CPU_INDEX = "--extra-index-url https://download.pytorch.org/whl/cpu"
+CPU_BUILDS = {"torch", "torchvision"}
 
 
-def space_files() -> list[Path]:
-    found = sorted({p for pattern in SPACE_FILES for p in ROOT.glob(pattern) if p.is_file()})
-    return [p for p in found if "__pycache__" not in p.parts]
+def space_requirements(root: Path = ROOT) -> str:
+    """requirements.txt for the Space: the project's own pins for every distribution the bundle imports."""
+    from importlib.metadata import packages_distributions
+
+    _, imported = walk(root)
+    providers = packages_distributions()
+    wanted = {_normalise(dist) for name in imported for dist in providers.get(name, [name])}
+    lines = [CPU_INDEX]
+    for line in (root / "requirements.txt").read_text().splitlines():
+        name = _normalise(line.split("==")[0]) if "==" in line and not line.startswith("#") else None
+        if name in wanted:
+            lines.append(f"{line}+cpu" if name in CPU_BUILDS else line)
+            wanted.discard(name)
+    if wanted:
+        raise ValueError(f"The Space imports {sorted(wanted)}, which requirements.txt does not pin.")
+    return "\n".join(lines) + "\n"
+
+
+def _normalise(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
 
 
 def space_card(space_id: str, model: str | None, flag_dataset: str | None) -> str:
@@ -51,14 +70,13 @@ def space_card(space_id: str, model: str | None, flag_dataset: str | None) -> st
 
 
 def stage(folder: Path, space_id: str, model: str | None, flag_dataset: str | None) -> list[str]:
-    """Copy the Space's files into `folder`; returns their repo paths."""
+    """Copy the Space's files (space_config.bundle) into `folder`; returns their repo paths."""
     paths = []
-    for source in space_files():
-        relative = source.relative_to(ROOT)
+    for relative in bundle_files():
         (folder / relative).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, folder / relative)
+        shutil.copy2(ROOT / relative, folder / relative)
         paths.append(relative.as_posix())
-    shutil.copy2(CONFIG / "requirements.txt", folder / "requirements.txt")
+    (folder / "requirements.txt").write_text(space_requirements())
     (folder / "README.md").write_text(space_card(space_id, model, flag_dataset))
     return sorted(paths + ["requirements.txt", "README.md"])
 
@@ -85,7 +103,8 @@ def deploy(
             repo_type="space",
             folder_path=tmp,
             commit_message="Deploy the emotion recognition app",
-            delete_patterns=["*.py", "**/*.py", "examples/*"],  # files removed from the app leave the Space too
+            # Files the app no longer needs leave the Space too.
+            delete_patterns=["*.py", *{f"{p.parts[0]}/**" for p in bundle_files() if len(p.parts) > 1}],
         )
         for key, value in (
             ("EMOTION_MODEL", model),

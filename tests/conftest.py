@@ -20,6 +20,11 @@ import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ASTRONAUT = ROOT / "examples" / "astronaut.jpg"  # a real, public-domain face photo
+SHARED = ROOT.parent / "shared" / "data"  # real datasets beside the checkout (project machines and CI only)
+needs_shared = pytest.mark.skipif(
+    not (SHARED / "fer2013").is_dir() or not (SHARED / "goemotions").is_dir(),
+    reason="../shared/data (FER2013, GoEmotions) is not beside this checkout; it exists on the project's machines and CI",
+)
 
 
 def tiny_model(**kwargs):
@@ -51,8 +56,9 @@ def predictor(tiny_model_dir):
 def serve_app(predictor, flag_dir, **kwargs) -> Iterator[str]:
     """The real app (`app.build_demo`) served on 127.0.0.1; yields its URL."""
     import app
+    from flags.store import FlagStore
 
-    demo = app.build_demo(predictor, flag_dir=flag_dir, **kwargs).queue()
+    demo = app.build_demo(predictor, FlagStore(flag_dir), **kwargs).queue()
     demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **app.LAUNCH_KWARGS)
     try:
         yield demo.local_url

@@ -40,14 +40,79 @@ def test_neither_is_a_friendly_error(client):
     assert client.predict(None, "ok then", api_name="/predict")[1]["label"] in EMOTIONS
 
 
-def test_api_lists_predict_with_named_parameters(client):
+def test_api_lists_predict_with_named_optional_parameters(client):
     endpoint = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/predict"]
     assert [p["parameter_name"] for p in endpoint["parameters"]] == ["image", "text"]
+    assert all(p["parameter_has_default"] and p["parameter_default"] is None for p in endpoint["parameters"])
 
 
-def test_api_hides_private_endpoints(client):
-    endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    assert list(endpoints) == ["/predict"]  # flagging, review and live endpoints are not public
+def test_keyword_calls_with_only_text_or_only_image(client):
+    _, details, crop = client.predict(text="Leave me alone!", api_name="/predict")
+    assert details["image_probabilities"] is None and crop is None and details["label"] in EMOTIONS
+    _, details, _ = client.predict(image=handle_file(str(ASTRONAUT)), api_name="/predict")
+    assert details["text_probabilities"] is None and details["face_found"] is True
+
+
+def test_rest_call_with_only_the_text(server):
+    _, event, data = rest_predict(server, [None, "only words here"])
+    assert event == "complete" and data[1]["face_found"] is None
+
+
+def test_no_face_abstains_from_a_face_emotion(client, tmp_path):
+    from PIL import Image
+
+    landscape = tmp_path / "landscape.png"
+    Image.new("RGB", (640, 480), (40, 180, 60)).save(landscape)
+    with pytest.raises(AppError, match="No face was found in the image. Try a photo"):
+        client.predict(image=handle_file(str(landscape)), api_name="/predict")
+    _, details, crop = client.predict(handle_file(str(landscape)), "I am so angry right now", api_name="/predict")
+    text_only = client.predict(text="I am so angry right now", api_name="/predict")[1]
+    assert details["face_found"] is False and details["image_probabilities"] is None and crop is None
+    assert details["probabilities"] == text_only["probabilities"] and "No face found" in details["note"]
+
+
+def test_face_crop_files_stay_bounded(predictor, tmp_path, monkeypatch):
+    """Each different face writes a crop file; only the newest few are kept, and Gradio serves them in place."""
+    from PIL import Image
+
+    from tests.conftest import serve_app
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))  # this server's cache, nobody else's
+    photo = Image.open(ASTRONAUT).convert("RGB")
+    with serve_app(predictor, tmp_path / "flags", max_crops=3) as url:
+        client = Client(url, verbose=False)
+        sizes = set()
+        for i in range(6):  # six different faces: the photo at six sizes
+            path = tmp_path / f"face{i}.jpg"
+            photo.resize((photo.width - 20 * i, photo.height - 20 * i)).save(path)
+            sizes.add(Image.open(client.predict(image=handle_file(str(path)), api_name="/predict")[2]).size)
+        cache = tmp_path / "gradio"
+        crops = list((cache / "face-crops").glob("*.jpg"))
+        copies = [p for p in cache.rglob("*.jpg") if p.parent.name != "face-crops" and len(p.stem) == 32]
+    assert len(sizes) > 3  # the crops really differ
+    assert 1 <= len(crops) <= 3
+    assert copies == []  # served from where they were written, not copied into Gradio's cache
+
+
+def test_crop_files_keep_at_most_the_newest(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from ui.files import BoundedFiles
+
+    rng = np.random.default_rng(0)
+    faces = [Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)) for _ in range(1000)]
+    crops = BoundedFiles(tmp_path, keep=20)
+    paths = [crops.write_jpeg(face) for face in faces]
+    assert len(set(paths)) == 1000 and len(list(tmp_path.glob("*.jpg"))) == 20
+    assert crops.write_jpeg(faces[-1]) == paths[-1]  # the same face is the same file
+
+
+def test_the_footer_names_the_model_never_a_path(predictor):
+    import app
+
+    assert app.model_label(predictor).startswith("local model ")
+    assert "/" not in app.model_label(predictor)
 
 
 def test_rest_route_with_upload(server):

@@ -95,8 +95,10 @@ def test_webcam_capture_with_fake_camera(page):
     page.get_by_text("Click to Access Webcam").click()
     page.wait_for_function("() => { const v = document.querySelector('video'); return v && v.videoWidth > 0 }")
     page.locator("button[aria-label='capture photo']").click()
+    page.get_by_label("Text").fill("What a morning.")
     page.get_by_role("button", name="Predict", exact=True).click()
     assert _wait_for_prediction(page) in EMOTIONS
+    page.locator("#prediction-note").get_by_text("No face found").wait_for()  # Chromium's fake camera shows none
     page.get_by_text("Details (JSON)").click()
     assert "face_found" in page.locator(".json-holder, [data-testid='json']").first.inner_text()
 
@@ -155,3 +157,75 @@ def test_flag_storage_failure_is_explained_and_prediction_still_works(browser, p
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / "flag_storage_failure.png"), full_page=True)
         context.close()
+
+
+def _fake_camera_file(folder: Path) -> Path:
+    """A Y4M clip of the astronaut photo, for Chromium's --use-file-for-fake-video-capture."""
+    from PIL import Image
+
+    photo = Image.open(ASTRONAUT).convert("RGB").resize((240, 240))
+    frame = Image.new("RGB", (320, 240), (200, 200, 200))
+    frame.paste(photo, (40, 0))
+    y, u, v = frame.convert("YCbCr").split()
+    planes = y.tobytes() + u.resize((160, 120)).tobytes() + v.resize((160, 120)).tobytes()
+    path = folder / "face.y4m"
+    path.write_bytes(b"YUV4MPEG2 W320 H240 F10:1 Ip A1:1 C420jpeg\n" + (b"FRAME\n" + planes) * 10)
+    return path
+
+
+def _start_live(page) -> None:
+    page.get_by_role("tab", name="Live").click()
+    camera = page.locator("#live-webcam")
+    camera.get_by_text("Click to Access Webcam").click()
+    page.wait_for_function(
+        "() => { const v = document.querySelector('#live-webcam video'); return v && v.videoWidth > 0 }"
+    )
+    camera.get_by_text("Record").click()
+
+
+def test_live_tab_shows_labels_from_the_fake_camera(browser, site, tmp_path):
+    camera = _fake_camera_file(tmp_path)
+    face_browser = browser.browser_type.launch(  # a camera that films a face
+        executable_path=CHROMIUM, args=[*ARGS, f"--use-file-for-fake-video-capture={camera}"]
+    )
+    try:
+        page = face_browser.new_context(viewport={"width": 1280, "height": 1100}, permissions=["camera"]).new_page()
+        page.goto(site[0])
+        _start_live(page)
+        live = page.locator("#live-emotion [data-testid='label-output-value']")
+        live.wait_for(timeout=30_000)
+        assert live.inner_text().strip() in EMOTIONS
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "live_with_a_face.png"), full_page=True)
+    finally:
+        face_browser.close()
+
+
+def test_no_face_note_is_visible_in_predict_and_live(page, tmp_path):
+    from PIL import Image
+
+    landscape = tmp_path / "landscape.png"
+    Image.new("RGB", (640, 480), (40, 180, 60)).save(landscape)
+    page.get_by_role("button", name="Upload file").click()
+    page.locator("input[type=file]").first.set_input_files(str(landscape))
+    page.get_by_label("Text").fill("I am so angry right now")
+    page.get_by_role("button", name="Predict", exact=True).click()
+    assert _wait_for_prediction(page) in EMOTIONS  # the text's answer
+    page.locator("#prediction-note").get_by_text("No face found").wait_for()
+    _start_live(page)  # Chromium's default fake camera shows no face
+    page.locator("#live-note").get_by_text("No face found").wait_for(timeout=30_000)
+
+
+def test_flagging_is_rate_limited_per_visitor(browser, predictor, tmp_path):
+    with serve_app(predictor, tmp_path / "flags", flags_per_session=1) as url:
+        page = browser.new_context(viewport={"width": 1280, "height": 1100}).new_page()
+        page.goto(url)
+        _predict_upload(page, "Meh.")
+        page.get_by_text("Wrong? Flag it with the right emotion").click()
+        page.get_by_text("Flagging stores the image and the text you sent").wait_for()  # visitors are told
+        _choose(page, "Correct emotion", "sad")
+        page.get_by_role("button", name="Flag", exact=True).click()
+        page.get_by_text("Flagged as").wait_for()
+        page.get_by_role("button", name="Flag", exact=True).click()
+        page.get_by_text("You have flagged a lot").first.wait_for()
+        assert len(FlagStore(tmp_path / "flags").records()) == 1

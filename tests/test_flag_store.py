@@ -4,7 +4,7 @@ import threading
 import pytest
 from PIL import Image
 
-from flags.store import FlagStore, FlagStoreError
+from flags.store import FlagStore, FlagStoreError, FlagStoreFullError
 from fusion.labels import UnknownLabelError
 from train.data import load_sources
 
@@ -25,11 +25,27 @@ def test_add_review_and_train_from_flags(tmp_path):
     assert [r.id for r in store.records()] == [first.id, second.id]
     reviewed = store.review(second.id, "disgust")
     assert reviewed.review["status"] == "changed" and reviewed.label == "disgust"
+    third = store.add(corrected="fear", text="what was that noise")  # nobody reviewed it
     assert store.review(first.id, "happy").review["status"] == "confirmed"
-    ds = load_sources([f"flags:{tmp_path / 'flags'}"])[0]["all"]
+    by_split, report = load_sources([f"flags:{tmp_path / 'flags'}"])
+    ds = by_split["all"]
     names = ds.features["label"].names
-    assert [names[x] for x in ds["label"]] == ["happy", "disgust"]
+    assert [names[x] for x in ds["label"]] == ["happy", "disgust"]  # reviewed only; the review's label wins
     assert ds[0]["image"].size == (20, 20) and ds[1]["image"] is None
+    assert report.notes == [
+        f"flags:{tmp_path / 'flags'}: 2 reviewed flag(s) used, 1 unreviewed left out (--unreviewed-flags adds them)"
+    ]
+    every = load_sources([f"flags:{tmp_path / 'flags'}"], unreviewed_flags=True)[0]["all"]
+    assert [names[x] for x in every["label"]] == ["happy", "disgust", third.corrected]
+
+
+def test_a_full_store_refuses_new_flags_and_keeps_the_old(tmp_path):
+    store = FlagStore(tmp_path, max_flags=2)
+    store.add(corrected="sad", text="one")
+    store.add(corrected="sad", text="two")
+    with pytest.raises(FlagStoreFullError, match="The flag store is full"):
+        store.add(corrected="sad", text="three")
+    assert [r.text for r in store.records()] == ["one", "two"]
 
 
 def test_bad_flags_are_refused(tmp_path):

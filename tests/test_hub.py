@@ -109,11 +109,13 @@ def test_flags_sync_to_a_dataset_and_train_from_it(hub, tmp_path, monkeypatch):
     restarted = FlagSync(FlagStore(tmp_path / "flags"), "tester/flags", token=hub.token)
     assert restarted.pending() == []  # sync state survives a restart
     monkeypatch.setenv("HF_TOKEN", hub.token)  # the flag dataset is private: training reads it with the token
-    ds = load_sources(["hub:tester/flags"])[0]
-    rows = next(iter(ds.values()))
+    reviewed, report = load_sources(["hub:tester/flags"])  # by default only flags a maintainer reviewed
+    rows = next(iter(reviewed.values()))
     names = rows.features["label"].names
-    assert sorted(names[x] for x in rows["label"]) == ["fear", "surprise"]
-    assert sum(img is not None for img in rows["image"]) == 1
+    assert [names[x] for x in rows["label"]] == ["surprise"] and rows[0]["image"] is not None
+    assert "1 reviewed flag(s) used, 1 unreviewed left out" in report.notes[0]
+    every = next(iter(load_sources(["hub:tester/flags"], unreviewed_flags=True)[0].values()))
+    assert sorted(names[x] for x in every["label"]) == ["fear", "surprise"]
 
 
 def test_flag_sync_failure_keeps_flags_for_later(hub, tmp_path):
@@ -163,3 +165,21 @@ def test_train_push_to_hub_publishes_model_and_card(hub, tmp_path, monkeypatch):
     assert not [f for f in files if f.startswith(("checkpoints/", "best/"))]  # serving files only
     loaded = EmotionPredictor.load("tester/trained")
     assert loaded.predict(text="hello").label in loaded.labels
+
+
+def test_a_restarted_space_restores_its_flags_from_the_dataset(hub, tmp_path):
+    """No persistent disk: the new container's store is empty; the flag dataset brings the review queue back."""
+    store = FlagStore(tmp_path / "before")
+    first = store.add(corrected="joy", text="so good", image=Image.new("RGB", (16, 16), "yellow"), predicted="sad")
+    store.add(corrected="fear", text="what was that noise")
+    store.review(first.id, "surprise")
+    FlagSync(store, "tester/restore", token=hub.token).sync_once()
+
+    fresh = FlagStore(tmp_path / "after")
+    sync = FlagSync(fresh, "tester/restore", token=hub.token)
+    assert sync.restore() == 2 and sync.restore() == 0  # nothing new the second time
+    restored = {r.id: r for r in fresh.records()}
+    assert restored[first.id].review["label"] == "surprise" and restored[first.id].label == "surprise"
+    assert fresh.image_path(restored[first.id]).read_bytes() == store.image_path(first).read_bytes()
+    assert sync.pending() == []  # restored flags are not uploaded again
+    assert FlagSync(FlagStore(tmp_path / "other"), "tester/nothing-yet", token=hub.token).restore() == 0

@@ -7,7 +7,7 @@ from PIL import Image
 
 from fusion.hub import ModelSourceError
 from fusion.labels import EMOTIONS
-from fusion.predictor import EmotionPredictor, NoInputError
+from fusion.predictor import EmotionPredictor, NoFaceError, NoInputError
 from fusion.preprocess import InvalidImageError
 from tests.conftest import ASTRONAUT
 
@@ -39,12 +39,26 @@ def test_image_only_and_text_only(predictor):
         "image_probabilities",
         "face_found",
         "face_box",
+        "faces",
+        "note",
     }
 
 
-def test_no_face_is_reported_not_raised(predictor):
-    result = predictor.predict(image=Image.new("RGB", (120, 90), (30, 160, 90)))
-    assert result.face_found is False and result.face_box == (15, 0, 105, 90)
+def test_no_face_alone_is_a_clear_error_and_with_text_the_text_answers(predictor):
+    landscape = Image.new("RGB", (320, 200), (30, 160, 90))
+    with pytest.raises(NoFaceError, match="No face was found in the image. Try a photo where the face is large"):
+        predictor.predict(image=landscape)
+    text = "I am scared of the dark"
+    with_text, text_only = predictor.predict(image=landscape, text=text), predictor.predict(text=text)
+    assert with_text.face_found is False and with_text.face_box is None and with_text.image_probabilities is None
+    assert with_text.probabilities == text_only.probabilities and "No face found" in with_text.note
+    assert text_only.note is None
+
+
+def test_a_tight_face_crop_counts_as_a_face(predictor):
+    crop = Image.open(ASTRONAUT).crop((110, 40, 170, 100))  # 60 px, forehead to chin
+    result = predictor.predict(image=crop)
+    assert result.face_found and result.faces == 1 and result.image_probabilities is not None
 
 
 @pytest.mark.parametrize("text", [None, "", "   \n\t"])
@@ -110,3 +124,14 @@ def test_bad_sources_have_clear_messages(tmp_path):
         EmotionPredictor.load(tmp_path)
     with pytest.raises(ModelSourceError, match="not in the local cache and the Hub cannot be reached"):
         EmotionPredictor.load("someone/emotion-model")  # HF_HUB_OFFLINE=1 in tests
+
+
+def test_several_faces_say_how_many_and_which_was_scored(predictor):
+    photo = Image.open(ASTRONAUT).convert("RGB")
+    small = photo.resize((photo.width * 2 // 3, photo.height * 2 // 3))
+    group = Image.new("RGB", (photo.width + small.width, photo.height), (255, 255, 255))
+    group.paste(photo, (0, 0))
+    group.paste(small, (photo.width, 0))
+    result = predictor.predict(image=group)
+    assert result.faces == 2 and result.note == "2 faces found: the largest one (the crop shown) was scored."
+    assert result.face_box[2] <= photo.width  # the larger face, in the left photo

@@ -116,6 +116,18 @@ def test_no_face_falls_back_to_centre_square_with_flag():
     assert crop.box == (50, 0, 250, 200)
 
 
+def test_a_small_square_image_is_a_face_crop_already():
+    """FER2013-style tight crops: detectors miss most (cut-off chin and forehead); the whole image is the face."""
+    tight = Image.new("RGB", (48, 48), (120, 100, 90))
+    crop = crop_face(tight)
+    assert crop.face_found and crop.box == (0, 0, 48, 48) and crop.image.size == (48, 48)
+    assert crop_face(Image.new("RGB", (100, 90), (1, 2, 3))).box == (5, 0, 95, 90)  # about square: centred square
+    assert not crop_face(Image.new("RGB", (120, 40), (1, 2, 3))).face_found  # a small banner is no face crop
+    assert not crop_face(Image.new("RGB", (300, 300), (1, 2, 3))).face_found  # large: only a detection counts
+    assert not crop_face(tight, detect=False).face_found
+    assert not crop_face(Image.new("RGB", (8, 8), (1, 2, 3))).face_found  # an icon is no face crop
+
+
 def test_detection_can_be_switched_off():
     crop = crop_face(load_image(ASTRONAUT), detect=False)
     assert not crop.face_found and crop.box == (0, 0, 320, 320)

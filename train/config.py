@@ -32,6 +32,7 @@ class TrainConfig:
     data: list[str] = _opt([], "data source (repeatable): CSV, folder, parquet, GoEmotions TSV, flags:, hub:", "data",
                            repeat=True, required=True)  # fmt: skip
     skip_bad: bool = _opt(False, "drop bad rows (reported) instead of stopping", "data")
+    unreviewed_flags: bool = _opt(False, "flag sources: also train on flags no maintainer reviewed", "data")
     feature_cache: bool = _opt(True, "encode frozen towers once (--no-feature-cache: every epoch)", "data")
     validation_share: float = _opt(0.1, "validation share carved from sources without a validation split", "data",
                                    unit=True)  # fmt: skip
@@ -43,20 +44,24 @@ class TrainConfig:
     init_from: str | None = _opt(None, "fine-tune this model folder or Hub repo", "model")
     freeze_text: bool = _opt(False, "keep the text encoder fixed", "model")
     freeze_image: bool = _opt(False, "keep the image encoder fixed", "model")
+    freeze_word_embeddings: bool = _opt(False, "keep the text encoder's word embeddings fixed", "model")
     fusion_hidden: list[int] = _opt(list(DEFAULT_HIDDEN), "hidden widths of the fusion MLP", "model")
     dropout: float = _opt(0.3, "dropout in the fusion MLP", "model", unit=True)
     modality_dropout: float = _opt(0.3, "share of paired samples shown with one modality hidden", "model", unit=True)
     image_size: int | None = _opt(None, "face crop side in pixels (default: the image encoder's own)", "model")
     epochs: int = _opt(5, "passes over the training data", "optimisation", minimum=1)
     batch_size: int = _opt(16, "samples per step and process", "optimisation", minimum=1)
+    optimizer: str = _opt("adamw", "AdamW, or SGD with Nesterov momentum 0.9", "optimisation", choices=["adamw", "sgd"])
     lr_head: float = _opt(1e-3, "learning rate of the heads and embeddings", "optimisation")
     lr_encoder: float = _opt(2e-5, "learning rate of the encoders", "optimisation")
-    weight_decay: float = _opt(0.01, "AdamW weight decay (not on norms and biases)", "optimisation")
+    weight_decay: float = _opt(0.01, "weight decay (not on norms, biases and placeholders)", "optimisation")
     warmup_ratio: float = _opt(0.1, "share of steps with a rising learning rate", "optimisation", unit=True)
     schedule: str = _opt("linear", "learning-rate schedule after warm-up", "optimisation",
                          choices=["linear", "cosine", "constant"])  # fmt: skip
     grad_accum: int = _opt(1, "steps whose gradients are summed before an update", "optimisation", minimum=1)
     class_weights: bool = _opt(False, "weight the loss by inverse class frequency", "optimisation")
+    label_smoothing: float = _opt(0.0, "share of each target spread over all classes", "optimisation", unit=True)
+    group_by_length: bool = _opt(False, "batch texts of similar length together (less padding)", "optimisation")
     patience: int = _opt(3, "early stop after this many epochs without a validation gain", "optimisation", minimum=1)
     seed: int = _opt(0, "seed for splits, initialisation and shuffling", "optimisation")
 

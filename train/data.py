@@ -2,10 +2,17 @@
 
 A source spec is one of:
   path/to/data.csv             the CSV format `image_path,text,label` (paths relative to the CSV)
+  path/to/data.parquet         parquet with `image` (a `datasets.Image` column) and/or `text`, and `label`;
+                               a folder of them is split by file name (train, validation/dev, test)
+  path/to/train.tsv            GoEmotions TSV (`text<TAB>label ids<TAB>id`); a folder of them likewise
+                               (see `train.goemotions` for the label names and the multi-label rule)
   path/to/folder               an image folder, one sub-folder per emotion (`texts.csv` with
                                `file_name,text` beside them adds texts), or a `save_to_disk` folder
-  flags:path/to/flag-store     the app's flag store (reviewed label, else the user's correction)
-  hub:user/name[:config][@split]  a Hub dataset via `load_dataset` (column names: see `ColumnMap`)
+  flags:path/to/flag-store     the app's flag store: flags a maintainer reviewed (the review's label);
+                               with `unreviewed_flags`, visitors' unreviewed corrections too
+  hub:user/name[:config][@split]  a Hub dataset via `load_dataset` (column names: see `ColumnMap`;
+                               GoEmotions' "simplified" config is mapped to the 7 emotions); a named
+                               split (train, validation, test) stays that split
 Bad rows (unknown labels, missing or unreadable images, rows with neither modality) are
 reported by source and row; with `skip_bad` they are dropped and counted.
 """
@@ -52,6 +59,7 @@ class BadRow:
 @dataclass
 class DataReport:
     bad: list[BadRow] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # rows left out by a documented rule, per source
 
     def summary(self) -> str:
         lines = [f"{len(self.bad)} bad row(s):"]
@@ -198,17 +206,27 @@ def _is_saved_dataset(folder: Path) -> bool:
     return (folder / "dataset_dict.json").is_file() or (folder / "dataset_info.json").is_file()
 
 
-def read_source(spec: str, columns: ColumnMap = ColumnMap()) -> dict[str, list[dict[str, Any]]]:
+def read_source(
+    spec: str, columns: ColumnMap = ColumnMap(), report: DataReport | None = None, unreviewed_flags: bool = False
+) -> dict[str, list[dict[str, Any]]]:
     """Raw rows per split ('all' when the source has no splits of its own)."""
+    report = report if report is not None else DataReport()
     if spec.startswith("flags:"):
         from flags.store import FlagStore
 
-        return {"all": FlagStore(Path(spec[len("flags:") :])).training_rows()}
+        rows, left_out = FlagStore(Path(spec[len("flags:") :])).training_rows(unreviewed_flags)
+        report.notes.append(_flag_note(spec, len(rows), left_out, unreviewed_flags))
+        return {"all": rows}
     if spec.startswith("hub:"):
-        return _read_hub(spec[len("hub:") :], columns)
+        return _read_hub(spec[len("hub:") :], columns, report, unreviewed_flags)
     path = Path(spec).expanduser()
-    if path.is_file() and path.suffix.lower() == ".csv":
+    suffix = path.suffix.lower()
+    if path.is_file() and suffix == ".csv":
         return {"all": read_csv(path)}
+    if path.is_file() and suffix in READERS:
+        return {"all": READERS[suffix](path, columns, report)}
+    if path.is_dir() and (files := _split_files(path)):
+        return {split: READERS[file.suffix](file, columns, report) for split, file in files.items()}
     if path.is_dir():
         if _is_saved_dataset(path):
             from datasets import load_from_disk
@@ -221,35 +239,76 @@ def read_source(spec: str, columns: ColumnMap = ColumnMap()) -> dict[str, list[d
             return {"all": read_csv(path / "data.csv")}
         return {"all": read_image_folder(path)}
     raise DataError(
-        f"Data source {spec!r} not found. Give a CSV file, a folder, flags:FOLDER or hub:USER/NAME[:CONFIG][@SPLIT]."
+        f"Data source {spec!r} not found. Give a CSV, parquet or TSV file, a folder, flags:FOLDER or "
+        "hub:USER/NAME[:CONFIG][@SPLIT]."
     )
 
 
-def _newest_per_id(loaded: Dataset | DatasetDict) -> Dataset | DatasetDict:
-    """Flag datasets are append-only: a reviewed flag appears again; keep its newest version."""
-    if isinstance(loaded, DatasetDict):
-        return DatasetDict({k: _newest_per_id(v) for k, v in loaded.items()})
-    if not {"id", "updated"} <= set(loaded.column_names):
-        return loaded
-    newest: dict[str, tuple[str, int]] = {}
-    for index, (row_id, updated) in enumerate(zip(loaded["id"], loaded["updated"])):
-        if row_id not in newest or updated >= newest[row_id][0]:
-            newest[row_id] = (updated, index)
-    return loaded.select(sorted(index for _, index in newest.values()))
+def read_parquet(path: Path, columns: ColumnMap, report: DataReport) -> list[dict[str, Any]]:
+    return rows_from_dataset(load_dataset("parquet", data_files=str(path), split="train"), columns)
+
+
+def read_goemotions_tsv(path: Path, columns: ColumnMap, report: DataReport) -> list[dict[str, Any]]:
+    from train import goemotions
+
+    rows, multi = goemotions.read_tsv(path)
+    if multi:
+        report.notes.append(f"{path}: left out {multi} comment(s) whose labels span several emotions")
+    return rows
+
+
+READERS = {".parquet": read_parquet, ".tsv": read_goemotions_tsv}
+
+
+def _split_files(folder: Path) -> dict[str, Path]:
+    """train.parquet / validation.parquet / dev.tsv ... in a folder -> {split: file}."""
+    found = {}
+    for file in sorted(folder.iterdir()):
+        if file.suffix in READERS and _split_name(file.stem) in SPLITS:
+            found[_split_name(file.stem)] = file
+    return found
+
+
+def _flag_note(name: str, used: int, left_out: int, unreviewed: bool) -> str:
+    if unreviewed:
+        return f"{name}: {used} flag(s) used, reviewed or not"
+    return f"{name}: {used} reviewed flag(s) used, {left_out} unreviewed left out (--unreviewed-flags adds them)"
 
 
 def _split_name(name: str) -> str:
-    return {"valid": "validation", "val": "validation", "dev": "validation"}.get(name, name)
+    aliases = {"valid": "validation", "val": "validation", "dev": "validation", "publictest": "validation",
+               "privatetest": "test"}  # fmt: skip
+    return aliases.get(name.lower(), name)
 
 
-def _read_hub(ref: str, columns: ColumnMap) -> dict[str, list[dict[str, Any]]]:
+def _read_hub(ref: str, columns: ColumnMap, report: DataReport, unreviewed: bool) -> dict[str, list[dict[str, Any]]]:
     ref, _, split = ref.partition("@")
     repo_id, _, config = ref.partition(":")
     loaded = load_dataset(repo_id, config or None, split=split or None)
-    loaded = _newest_per_id(loaded)
-    if isinstance(loaded, DatasetDict):
-        return {_split_name(k): rows_from_dataset(v, columns) for k, v in loaded.items()}
-    return {"all": rows_from_dataset(loaded, columns)}
+    parts = dict(loaded) if isinstance(loaded, DatasetDict) else {split if split else "all": loaded}
+    rows = {}
+    for name, ds in parts.items():
+        name = _split_name(name) if _split_name(name) in SPLITS else "all"  # "train[:10%]" is no split of its own
+        rows[name] = rows.get(name, []) + _hub_rows(ds, columns, report, f"hub:{ref}@{name}", unreviewed)
+    return rows
+
+
+def _hub_rows(ds: Dataset, columns: ColumnMap, report: DataReport, name: str, unreviewed: bool) -> list[dict[str, Any]]:
+    from flags.sync import is_flag_dataset, newest_flags
+    from train import goemotions
+
+    if is_flag_dataset(ds):  # the app's synced flags: append-only, newest version of each flag wins
+        ds = newest_flags(ds)
+        reviewed = [status is not None for status in ds["review_status"]]
+        used = ds if unreviewed else ds.select([i for i, ok in enumerate(reviewed) if ok])
+        report.notes.append(_flag_note(name, len(used), len(ds) - len(used), unreviewed))
+        return rows_from_dataset(used, columns)
+    if not goemotions.is_goemotions(ds):
+        return rows_from_dataset(ds, columns)
+    rows, multi = goemotions.dataset_rows(ds)
+    if multi:
+        report.notes.append(f"{name}: left out {multi} comment(s) whose labels span several emotions")
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,13 +316,13 @@ def _read_hub(ref: str, columns: ColumnMap) -> dict[str, list[dict[str, Any]]]:
 
 
 def load_sources(
-    specs: list[str], skip_bad: bool = False, columns: ColumnMap = ColumnMap()
+    specs: list[str], skip_bad: bool = False, columns: ColumnMap = ColumnMap(), unreviewed_flags: bool = False
 ) -> tuple[dict[str, Dataset], DataReport]:
     """Every source, normalised and concatenated per split ('all' for sources without splits)."""
     report = DataReport()
     parts: dict[str, list[Dataset]] = {}
     for spec in specs:
-        for split, rows in read_source(spec, columns).items():
+        for split, rows in read_source(spec, columns, report, unreviewed_flags).items():
             name = spec if split == "all" else f"{spec}[{split}]"
             parts.setdefault(split, []).append(_dataset(normalise_rows(rows, name, report)))
     if report.bad:

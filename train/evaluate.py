@@ -31,14 +31,15 @@ MODES = {"image+text": (True, True), "image only": (True, False), "text only": (
 
 @torch.inference_mode()
 def collect_logits(
-    model, loader, accelerator=None, desc: str = "evaluate", cache: FeatureCache | None = None
+    model, loader, accelerator=None, desc: str = "evaluate", cache: FeatureCache | None = None, output: str = "logits"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fused logits and labels over a loader (gathered across processes when `accelerator` is given)."""
+    """Logits (fused, or `output="image_logits"`/`"text_logits"`: one branch's head) and labels over a
+    loader, gathered across processes when `accelerator` is given."""
     model.eval()
     all_logits, all_labels = [], []
     show = accelerator is None or accelerator.is_local_main_process
     for batch in tqdm(loader, desc=desc, leave=False, disable=not show):
-        logits = model(**cached_inputs(cache, batch)).logits.float()
+        logits = getattr(model(**cached_inputs(cache, batch)), output).float()
         labels = batch["labels"]
         if accelerator is not None:
             logits, labels = accelerator.gather_for_metrics((logits, labels))

@@ -45,6 +45,32 @@ class Collate:
         return batch
 
 
+class LengthGroupedSampler(torch.utils.data.Sampler[list[int]]):
+    """Batches of rows whose texts have about the same length, so a batch pads little.
+
+    Rows are shuffled, each run of `50 * batch_size` is sorted by length and cut into batches, and the
+    batches are shuffled: content and order stay random, padding drops to near each batch's own length.
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int, generator: torch.Generator):
+        self.lengths, self.batch_size, self.generator = lengths, batch_size, generator
+
+    def __len__(self) -> int:
+        run = 50 * self.batch_size
+        full, rest = divmod(len(self.lengths), run)
+        return full * 50 + -(-rest // self.batch_size)
+
+    def __iter__(self):
+        order = torch.randperm(len(self.lengths), generator=self.generator).tolist()
+        run = 50 * self.batch_size
+        batches = []
+        for start in range(0, len(order), run):
+            chunk = sorted(order[start : start + run], key=lambda i: self.lengths[i], reverse=True)
+            batches += [chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+        for b in torch.randperm(len(batches), generator=self.generator).tolist():
+            yield batches[b]
+
+
 def make_loader(
     ds: Dataset,
     preprocessor: Preprocessor,
@@ -54,12 +80,15 @@ def make_loader(
     seed: int = 0,
     use_images: bool = True,
     use_texts: bool = True,
+    group_by_length: bool = False,
 ) -> DataLoader:
     generator = torch.Generator().manual_seed(seed)
+    batching: dict[str, Any] = {"batch_size": batch_size, "shuffle": shuffle}
+    if shuffle and group_by_length:
+        batching = {"batch_sampler": LengthGroupedSampler([len(t or "") for t in ds["text"]], batch_size, generator)}
     return DataLoader(
         EmotionRows(ds, preprocessor, use_images, use_texts),
-        batch_size=batch_size,
-        shuffle=shuffle,
+        **batching,
         num_workers=num_workers,
         collate_fn=Collate(preprocessor),
         generator=generator,

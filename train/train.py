@@ -49,7 +49,14 @@ def build_model(config: TrainConfig) -> tuple[EmotionFusionModel, Any]:
         model, tokenizer = load_model_folder(resolve_model_source(config.init_from))
         model.set_frozen(text=config.freeze_text, image=config.freeze_image)
         model.modality_dropout = config.modality_dropout
-        return model, tokenizer
+    else:
+        model, tokenizer = new_model(config)
+    if config.freeze_word_embeddings:  # half of a small BERT's weights; fine-tuning barely moves them
+        model.text.model.get_input_embeddings().requires_grad_(False)
+    return model, tokenizer
+
+
+def new_model(config: TrainConfig) -> tuple[EmotionFusionModel, Any]:
     model = create_model(
         config.text_encoder,
         config.image_encoder,
@@ -80,7 +87,11 @@ def param_groups(model: EmotionFusionModel, config: TrainConfig) -> list[dict[st
 def make_optimizer(model: EmotionFusionModel, config: TrainConfig, steps_per_epoch: int):
     from transformers import get_scheduler
 
-    optimizer = torch.optim.AdamW(param_groups(model, config))
+    groups = param_groups(model, config)
+    if config.optimizer == "sgd":
+        optimizer = torch.optim.SGD(groups, momentum=0.9, nesterov=True)
+    else:
+        optimizer = torch.optim.AdamW(groups)
     total_steps = max(1, steps_per_epoch * config.epochs)
     scheduler = get_scheduler(
         config.schedule if config.schedule != "constant" else "constant_with_warmup",
@@ -96,11 +107,12 @@ def class_weight_tensor(labels: list[int], num_labels: int) -> torch.Tensor:
     return counts.sum() / (num_labels * counts.clamp(min=1))
 
 
-def loss_fn(out, labels: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
-    loss = F.cross_entropy(out.logits.float(), labels, weight=weight)
+def loss_fn(out, labels: torch.Tensor, weight: torch.Tensor | None, smoothing: float = 0.0) -> torch.Tensor:
+    loss = F.cross_entropy(out.logits.float(), labels, weight=weight, label_smoothing=smoothing)
     for logits, present in ((out.text_logits, out.text_present), (out.image_logits, out.image_present)):
         if present.any():
-            loss = loss + AUX_LOSS_WEIGHT * F.cross_entropy(logits[present].float(), labels[present], weight=weight)
+            aux = F.cross_entropy(logits[present].float(), labels[present], weight=weight, label_smoothing=smoothing)
+            loss = loss + AUX_LOSS_WEIGHT * aux
     return loss
 
 
@@ -117,27 +129,28 @@ class Progress:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def train_epoch(model, loader, optimizer, scheduler, accelerator: Accelerator, cache, weight, desc: str) -> dict:
-    """One pass over the training data; returns loss and throughput."""
+def train_epoch(model, loader, optimizer, scheduler, accelerator: Accelerator, cache, loss, desc: str) -> dict:
+    """One pass over the training data; `loss(outputs, labels)`; returns mean loss and throughput."""
     model.train()
-    started, seen, total_loss = time.perf_counter(), 0, 0.0
+    started, cpu_started, seen, total_loss = time.perf_counter(), time.process_time(), 0, 0.0
     bar = tqdm(loader, desc=desc, disable=not accelerator.is_local_main_process)
     for batch in bar:
         with accelerator.accumulate(model):
-            loss = loss_fn(model(**cached_inputs(cache, batch)), batch["labels"], weight)
-            accelerator.backward(loss)
+            value = loss(model(**cached_inputs(cache, batch)), batch["labels"])
+            accelerator.backward(value)
             if accelerator.sync_gradients:
                 accelerator.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
         seen += len(batch["labels"])
-        total_loss += loss.detach().item() * len(batch["labels"])
+        total_loss += value.detach().item() * len(batch["labels"])
         bar.set_postfix(loss=f"{total_loss / seen:.4f}")
     seconds = time.perf_counter() - started
     return {
         "train_loss": total_loss / max(seen, 1),
         "epoch_seconds": seconds,
+        "cpu_seconds": time.process_time() - cpu_started,  # all threads of this process: what a CPU run costs
         "samples_per_second": seen * accelerator.num_processes / seconds,
     }
 
@@ -177,10 +190,12 @@ def train(config: TrainConfig, run: RunArgs) -> dict[str, Any]:
         record_run(out_dir, config, run, {"status": "started"})
 
     with accelerator.main_process_first():
-        by_split, report = load_sources(config.data, skip_bad=config.skip_bad)
+        by_split, report = load_sources(config.data, skip_bad=config.skip_bad, unreviewed_flags=config.unreviewed_flags)
         splits = split_dataset(by_split, config.seed, config.validation_share, config.test_share)
     sizes = {k: len(v) for k, v in splits.items()}
     accelerator.print(f"Data: {sizes} rows" + (f"; dropped {len(report.bad)} bad row(s)" if report.bad else ""))
+    for note in report.notes:
+        accelerator.print(note)
 
     model, tokenizer = build_model(config)
     train_prep = Preprocessor(model.preprocess_cfg, tokenizer, is_train=True)
@@ -196,6 +211,7 @@ def train(config: TrainConfig, run: RunArgs) -> dict[str, Any]:
         shuffle=True,
         seed=config.seed,
         num_workers=run.num_workers,
+        group_by_length=config.group_by_length,
         **_read(config, "train" in cache),
     )
     val_loader = make_loader(
@@ -205,6 +221,7 @@ def train(config: TrainConfig, run: RunArgs) -> dict[str, Any]:
     optimizer, scheduler = make_optimizer(model, config, steps_per_epoch)
     weight = class_weight_tensor(splits["train"]["label"], len(model.labels)) if config.class_weights else None
     weight = weight.to(accelerator.device) if weight is not None else None
+    loss = lambda out, labels: loss_fn(out, labels, weight, config.label_smoothing)  # noqa: E731
     model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, val_loader, scheduler
     )
@@ -215,7 +232,7 @@ def train(config: TrainConfig, run: RunArgs) -> dict[str, Any]:
     for epoch in range(progress.epoch, config.epochs):
         desc = f"epoch {epoch + 1}/{config.epochs}"
         record = {"epoch": epoch + 1}
-        record |= train_epoch(model, train_loader, optimizer, scheduler, accelerator, cache.get("train"), weight, desc)
+        record |= train_epoch(model, train_loader, optimizer, scheduler, accelerator, cache.get("train"), loss, desc)
         logits, labels = collect_logits(model, val_loader, accelerator, "validation", cache.get("validation"))
         val = classification_metrics(logits, labels, model.labels)
         record |= {"val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"]}
@@ -270,15 +287,19 @@ def load_best(accelerator: Accelerator, model, out_dir: Path) -> EmotionFusionMo
 
 
 def final_metrics(model, eval_prep, splits, val_loader, cache, accelerator, config: TrainConfig) -> dict[str, Any]:
-    """A temperature fitted on validation (saved in the model), then the test ablation."""
+    """A temperature fitted on validation (saved in the model), then the ablation on the held-out split:
+    the test split when there is one, else the validation split (which also chose the epoch and the
+    temperature: `held_out_split` says which)."""
     logits, labels = collect_logits(model, val_loader, accelerator, "validation", cache.get("validation"))
     temperature = fit_temperature(logits, labels)
     model.set_temperature(temperature)
-    test_results, raw = ablation(model, eval_prep, splits["test"], config.batch_size * 2, accelerator, model.labels)
+    held_out = "test" if "test" in splits else "validation"
+    results, raw = ablation(model, eval_prep, splits[held_out], config.batch_size * 2, accelerator, model.labels)
     return {
         "validation": classification_metrics(logits, labels, model.labels),
-        "test": test_results,
-        "calibration": calibration(*raw["image+text"], temperature) if "image+text" in raw else {},
+        "test": results,
+        "held_out_split": held_out,
+        "calibration": calibration(*next(iter(raw.values())), temperature),
     }
 
 
@@ -286,9 +307,9 @@ def save_outputs(out_dir: Path, model, tokenizer, metrics: dict[str, Any], train
     """The served folder (config, weights, tokenizer) plus metrics.json, the confusion PNG and the model card."""
     save_model_folder(model, tokenizer, out_dir)
     write_json(out_dir / "metrics.json", metrics)
-    fused = metrics["test"].get("image+text")
-    if fused:
-        confusion_png(fused["confusion_matrix"], model.labels, out_dir / "confusion_matrix.png")
+    first = next(iter(metrics["test"].values()), None)  # image+text where the data has both
+    if first:
+        confusion_png(first["confusion_matrix"], model.labels, out_dir / "confusion_matrix.png")
     write_model_card(out_dir, metrics, training)
 
 

@@ -7,9 +7,11 @@ from typing import Any
 import gradio as gr
 
 from fusion.batching import MicroBatcher
+from fusion.predictor import NoFaceError
 
 STREAM_EVERY = 0.5  # seconds between frames sent: enough for a live feel, light on a 2-vCPU Space
 TIME_LIMIT = 120  # seconds a stream may run before the user restarts it
+NO_FACE_LIVE = "**No face found**: face the camera, closer and in good light."
 
 
 def build_live_tab(batcher: MicroBatcher) -> None:
@@ -18,10 +20,11 @@ def build_live_tab(batcher: MicroBatcher) -> None:
             return None, "Waiting for the camera..."
         try:
             result = batcher.predict(image=frame)
+        except NoFaceError:
+            return None, NO_FACE_LIVE
         except ValueError as err:
             return None, str(err)
-        note = "" if result.face_found else "No face found: using the centre of the frame."
-        return result.probabilities, note
+        return result.probabilities, result.note or ""
 
     with gr.Tab("Live", id="live"):
         gr.Markdown("Start the webcam: the emotion updates about twice a second.")
@@ -31,11 +34,12 @@ def build_live_tab(batcher: MicroBatcher) -> None:
                 streaming=True,
                 type="pil",
                 label="Webcam",
+                elem_id="live-webcam",
                 webcam_options=gr.WebcamOptions(mirror=True),
             )
             with gr.Column():
-                label = gr.Label(label="Live emotion", num_top_classes=3)
-                note = gr.Markdown()
+                label = gr.Label(label="Live emotion", num_top_classes=3, elem_id="live-emotion")
+                note = gr.Markdown(elem_id="live-note")
         camera.stream(
             score,
             [camera],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 
 import gradio as gr
 
@@ -12,8 +13,11 @@ from fusion.labels import EMOTIONS
 COLUMNS = ["id", "time", "text", "predicted", "corrected", "review"]
 
 
-def build_review_tab(store: FlagStore, secret: str) -> None:
-    """Call inside a `gr.Blocks`; its endpoints are private and refuse a wrong secret."""
+def build_review_tab(store: FlagStore, secret: str, restore: Callable[[], int] | None = None) -> None:
+    """Call inside a `gr.Blocks`; its endpoints are private and refuse a wrong secret.
+
+    `restore` (the flag dataset sync's) brings back flags this disk lacks before listing them.
+    """
 
     def check(given: str | None) -> None:
         if not given or not hmac.compare_digest(given.encode(), secret.encode()):
@@ -21,13 +25,20 @@ def build_review_tab(store: FlagStore, secret: str) -> None:
 
     def load(given: str):
         check(given)
+        restored = 0
+        if restore is not None:
+            try:
+                restored = restore()
+            except Exception as err:  # noqa: BLE001 - the local queue is still worth showing
+                gr.Warning(f"Could not load flags from the flag dataset ({type(err).__name__}); showing local ones.")
         records = store.records()
         rows = [
             [r.id, r.time, r.text[:80], r.predicted or "", r.corrected, (r.review or {}).get("label", "")]
             for r in reversed(records)
         ]
         ids = [r.id for r in reversed(records)]
-        return rows, gr.Dropdown(choices=ids, value=ids[0] if ids else None), f"{len(records)} flag(s)."
+        status = f"{len(records)} flag(s)." + (f" {restored} restored from the flag dataset." if restored else "")
+        return rows, gr.Dropdown(choices=ids, value=ids[0] if ids else None), status
 
     def show(given: str, record_id: str | None):
         check(given)
