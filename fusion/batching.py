@@ -21,13 +21,15 @@ class MicroBatcher:
         self.predictor = predictor
         self.max_batch = min(max_batch, MAX_BATCH)
         self.max_wait = max_wait
-        self._queue: queue.Queue[tuple[Any, Any, Future] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[Any, Any, Any, Future] | None] = queue.Queue()
         self._worker = threading.Thread(target=self._run, name="micro-batcher", daemon=True)
         self._worker.start()
 
-    def predict(self, image: Any = None, text: str | None = None, timeout: float | None = 120) -> Prediction:
+    def predict(
+        self, image: Any = None, text: str | None = None, face: int | None = None, timeout: float | None = 120
+    ) -> Prediction:
         future: Future = Future()
-        self._queue.put((image, text, future))
+        self._queue.put((image, text, face, future))
         return future.result(timeout=timeout)
 
     def close(self) -> None:
@@ -50,10 +52,10 @@ class MicroBatcher:
             except queue.Empty:
                 pass
             try:
-                results = self.predictor.predict_batch([(i, t) for i, t, _ in items], return_errors=True)
+                results = self.predictor.predict_batch([(i, t, f) for i, t, f, _ in items], return_errors=True)
             except Exception as err:  # noqa: BLE001 - an unexpected failure must reach every waiting caller
                 results = [err] * len(items)
-            for (_, _, future), result in zip(items, results):
+            for (*_, future), result in zip(items, results):
                 if isinstance(result, BaseException):
                     future.set_exception(result)
                 else:

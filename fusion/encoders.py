@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torchvision import models
 
-from fusion.face_resnet import FaceResNet
+from fusion.face_resnet import FaceEnsemble, FaceResNet
 from fusion.labels import NUM_LABELS
 from fusion.mini_xception import MiniXception
 from fusion.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessCfg, convert_batch
@@ -213,6 +213,8 @@ FACE48_INPUT = {"image_size": 48, "color_mode": "L", "mean": (0.5,), "std": (0.2
 PACKAGED_FER = ASSETS / "fer_mini_xception.safetensors"
 # The project's ResNet trained on FER2013 (`python -m train.default_assets face`); absent until built.
 PACKAGED_FACE_RESNET = ASSETS / "face_resnet18_fer2013.safetensors"
+# Three of them trained apart (seeds, augmentation), each with its LayerNorm: the offline default's face branch.
+PACKAGED_FACE_ENSEMBLE = ASSETS / "face_resnet18x2_fer2013.safetensors"
 
 IMAGE_ENCODERS: dict[str, ImageEncoderSpec] = {
     "resnet18": ImageEncoderSpec(
@@ -230,6 +232,8 @@ IMAGE_ENCODERS: dict[str, ImageEncoderSpec] = {
     ),
     # ResNet-18's stages at half width with a 3x3 stride-1 stem: 48 px gray faces, 2.8M weights.
     "face_resnet18": ImageEncoderSpec(lambda: FaceResNet(width=32), PACKAGED_FACE_RESNET, 256, FACE48_INPUT),
+    "face_resnet18x2": ImageEncoderSpec(lambda: FaceEnsemble(members=2), PACKAGED_FACE_ENSEMBLE, 512, FACE48_INPUT),
+    "face_resnet18x3": ImageEncoderSpec(lambda: FaceEnsemble(members=3), None, 768, FACE48_INPUT),
 }
 
 
@@ -249,15 +253,18 @@ class ImageTower(nn.Module):
 
     `preprocess` is the model's stored preprocessing. When it is not the encoder's own input (a folder
     saved before encoders carried their preprocessing), the batch is converted first, so old folders
-    predict exactly as they did. With `flip_average`, inference averages the features of the image
-    and its mirror image (test-time augmentation; training sees random flips anyway).
+    predict exactly as they did. `tta` (test-time augmentation, inference only) averages the features of
+    several views of each face: "flip" (the image and its mirror), "crops" (5 crops of 90% of the side,
+    each resized back, and their mirrors: 10 views; training saw such crops and flips).
     """
 
-    def __init__(self, arch: str = "resnet18", preprocess: PreprocessCfg | None = None, flip_average: bool = False):
+    def __init__(self, arch: str = "resnet18", preprocess: PreprocessCfg | None = None, tta: str = "none"):
         super().__init__()
+        if tta not in TTA_MODES:
+            raise ValueError(f"Unknown test-time augmentation {tta!r}; use one of {TTA_MODES}.")
         spec = image_spec(arch)
         self.arch = arch
-        self.flip_average = flip_average
+        self.tta = tta
         self.model = spec.builder()
         self.dim = spec.dim
         native = PreprocessCfg.from_dict(spec.preprocess)
@@ -267,10 +274,29 @@ class ImageTower(nn.Module):
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         if self.convert_from is not None:
             pixel_values = convert_batch(pixel_values, self.convert_from, self.native)
-        if self.flip_average and not self.training:
-            both = self.model(torch.cat([pixel_values, pixel_values.flip(-1)]))
-            return (both[: len(pixel_values)] + both[len(pixel_values) :]) / 2
-        return self.model(pixel_values)
+        if self.tta == "none" or self.training:
+            return self.model(pixel_values)
+        views = tta_views(pixel_values, self.tta)
+        return self.model(torch.cat(views)).view(len(views), len(pixel_values), -1).mean(0)
+
+
+TTA_MODES = ("none", "flip", "crops")
+CROP_SHARE = 0.9
+
+
+def tta_views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
+    """The views a `tta` mode averages over, each the shape of `x` (B, C, H, W)."""
+    views = [x]
+    if mode == "crops":
+        size = x.shape[-1]
+        side = round(CROP_SHARE * size)
+        corners = [(0, 0), (0, size - side), (size - side, 0), (size - side, size - side), ((size - side) // 2,) * 2]
+        views = [
+            torch.nn.functional.interpolate(x[..., t : t + side, s : s + side], size=x.shape[-2:], mode="bilinear",
+                                            align_corners=False, antialias=True)
+            for t, s in corners
+        ]  # fmt: skip
+    return views + [v.flip(-1) for v in views]
 
 
 def load_pretrained_image(tower: ImageTower) -> bool:

@@ -1,4 +1,4 @@
-"""Face detection with OpenCV's Haar cascade: crop the largest face, or fall back to the centre."""
+"""Face detection with OpenCV's Haar cascade: every face as a square crop (largest first), or the centre."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ MIN_FACE = 24  # pixels at detection scale: the cascade's own window
 CROP_MAX_SIDE = 128
 CROP_MIN_SIDE = 24  # smaller is an icon, not a face
 CROP_ASPECT = (0.8, 1.25)
+MAX_FACES = 10  # a group photo: the 10 largest faces are scored
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class FaceCrop:
     image: Image.Image
     box: tuple[int, int, int, int]
     face_found: bool
-    faces: int = 0  # faces detected; the largest is the one cropped
+    faces: int = 0  # faces detected in the image (this is one of them)
 
 
 @lru_cache(maxsize=1)
@@ -76,21 +77,29 @@ def is_face_crop(image: Image.Image) -> bool:
     return small and CROP_ASPECT[0] <= width / height <= CROP_ASPECT[1]
 
 
-def crop_face(image: Image.Image, margin: float = 0.25, detect: bool = True) -> FaceCrop:
-    """Crop the largest face plus `margin` (share of the face size on each side) as a square.
+def crop_faces(image: Image.Image, margin: float = 0.25, detect: bool = True, limit: int = MAX_FACES) -> list[FaceCrop]:
+    """Every face (largest first, at most `limit`) plus `margin` (share of the face size per side), as squares.
 
-    A small square-ish image is a face crop already: its centred square is the face. With no
-    face (or `detect=False`) the centred square is returned with `face_found=False`; this never
-    raises for a valid image.
+    A small square-ish image is a face crop already: its centred square is the face. No face (or
+    `detect=False`): an empty list.
     """
     width, height = image.size
     if detect and is_face_crop(image):
         box = square_box(width / 2, height / 2, min(width, height), width, height)
-        return FaceCrop(image=image.crop(box), box=box, face_found=True, faces=1)
-    faces = detect_faces(image) if detect else []
-    if faces:
-        x, y, w, h = faces[0]
+        return [FaceCrop(image=image.crop(box), box=box, face_found=True, faces=1)]
+    found = detect_faces(image) if detect else []
+    crops = []
+    for x, y, w, h in found[:limit]:
         box = square_box(x + w / 2, y + h / 2, max(w, h) * (1 + 2 * margin), width, height)
-    else:
-        box = square_box(width / 2, height / 2, min(width, height), width, height)
-    return FaceCrop(image=image.crop(box), box=box, face_found=bool(faces), faces=len(faces))
+        crops.append(FaceCrop(image=image.crop(box), box=box, face_found=True, faces=len(found)))
+    return crops
+
+
+def crop_face(image: Image.Image, margin: float = 0.25, detect: bool = True) -> FaceCrop:
+    """The largest face (see `crop_faces`), or the centred square with `face_found=False`; never raises."""
+    faces = crop_faces(image, margin, detect, limit=1)
+    if faces:
+        return faces[0]
+    width, height = image.size
+    box = square_box(width / 2, height / 2, min(width, height), width, height)
+    return FaceCrop(image=image.crop(box), box=box, face_found=False, faces=0)

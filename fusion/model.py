@@ -184,7 +184,7 @@ class EmotionFusionModel(
     ) -> FusionOutput:
         """Raw inputs, or precomputed encoder features (`text_feats`/`image_feats`, the training cache)."""
         batch = _batch_size(pixel_values, input_ids, text_feats, image_feats)
-        device = self.head.mlp[-1].weight.device
+        device = self.text_embed.placeholder.device  # a plain parameter (int8 Linear weights are methods)
         image_present = _presence(image_present, pixel_values if image_feats is None else image_feats, batch, device)
         text_present = _presence(text_present, input_ids if text_feats is None else text_feats, batch, device)
         if self.training and self.modality_dropout > 0:
@@ -254,7 +254,7 @@ def create_model(
     if kwargs.get("fusion_hidden") is None:
         kwargs["fusion_hidden"] = list(DEFAULT_HIDDEN)
     kwargs["preprocess"] = image_preprocess(image, kwargs.get("preprocess")).to_dict()
-    image_encoder = {"arch": image, **(image_options or {})}  # e.g. flip_average
+    image_encoder = {"arch": image, **(image_options or {})}  # e.g. tta
     model = EmotionFusionModel(text_encoder=text_tower_config(spec), image_encoder=image_encoder, **kwargs)
     if pretrained_text:
         load_pretrained_text(model.text, spec)

@@ -26,6 +26,10 @@ class NoFaceError(ValueError):
     """An image with no face and no text: there is nothing to answer from."""
 
 
+class FaceChoiceError(ValueError):
+    """A face number that the image does not have."""
+
+
 NO_INPUT_MESSAGE = "Nothing to analyse: give a face image, a text, or both."
 NO_FACE_MESSAGE = (
     "No face was found in the image. Try a photo where the face is large, frontal and well lit "
@@ -35,14 +39,26 @@ NO_FACE_NOTE = "No face found in the image: the answer is the text's alone."
 
 
 @dataclass
+class FaceResult:
+    """One detected face: its square box and what the face alone says."""
+
+    box: tuple[int, int, int, int]  # (x0, y0, x1, y1) in the upright image
+    probabilities: dict[str, float]
+    fused: bool  # the face whose emotion was fused with the text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"box": list(self.box), "probabilities": self.probabilities, "fused": self.fused}
+
+
+@dataclass
 class Prediction:
     label: str
     probabilities: dict[str, float]
     text_probabilities: dict[str, float] | None
-    image_probabilities: dict[str, float] | None
+    image_probabilities: dict[str, float] | None  # the fused face's own
     face_found: bool | None  # None when no image was given
-    face_box: tuple[int, int, int, int] | None  # (x0, y0, x1, y1) of the crop the model saw
-    faces: int = 0  # faces detected in the image; the largest was scored
+    face_box: tuple[int, int, int, int] | None  # (x0, y0, x1, y1) of the fused face's crop
+    faces: list[FaceResult] = field(default_factory=list)  # every face scored, largest first
     note: str | None = None  # what a person should know about this answer (no face, several faces)
     face_crop: Image.Image | None = field(default=None, repr=False)
 
@@ -55,19 +71,28 @@ class Prediction:
             "image_probabilities": self.image_probabilities,
             "face_found": self.face_found,
             "face_box": list(self.face_box) if self.face_box else None,
-            "faces": self.faces,
+            "faces": [face.to_dict() for face in self.faces],
             "note": self.note,
         }
 
 
 @dataclass
 class _Item:
-    """One request after validation: the face to score (None: no image, or none found) and the text."""
+    """One request after validation: its faces (largest first; [] when none or no image), which one
+    is fused with the text, and the text."""
 
     index: int
-    face: FaceCrop | None
+    faces: list[FaceCrop]
+    fused: int
     text: str | None
     image_given: bool
+
+    @property
+    def rows(self) -> list[tuple[FaceCrop | None, str | None]]:
+        """Model rows: each face alone, the fused one with the text (or the text alone)."""
+        if not self.faces:
+            return [(None, self.text)]
+        return [(face, self.text if i == self.fused else None) for i, face in enumerate(self.faces)]
 
 
 class EmotionPredictor:
@@ -85,12 +110,26 @@ class EmotionPredictor:
 
     @classmethod
     def load(
-        cls, source: str | Path, revision: str | None = None, device: str | None = None, token: str | None = None
+        cls,
+        source: str | Path,
+        revision: str | None = None,
+        device: str | None = None,
+        token: str | None = None,
+        quantize: str = "none",
     ) -> EmotionPredictor:
-        """From a local model folder, or a Hub repo id at `revision` (branch, tag or commit)."""
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        """From a local model folder, or a Hub repo id at `revision` (branch, tag or commit).
+
+        `quantize="int8"` serves int8 on the CPU (`fusion.quantize`): faster, within a point of fp32.
+        """
+        from fusion import quantize as q
+
+        if quantize not in q.MODES:
+            raise ValueError(f"Unknown quantize mode {quantize!r}; use one of {q.MODES}.")
+        device = "cpu" if quantize == "int8" else device or ("cuda" if torch.cuda.is_available() else "cpu")
         folder = resolve_model_source(source, revision=revision, token=token)
         model, tokenizer = load_model_folder(folder, device=device)
+        if quantize == "int8":
+            model = q.quantize_model(model, q.read_calibration(folder))
         return cls(model, tokenizer, source=str(source), revision=revision)
 
     def warm_up(self) -> None:
@@ -102,9 +141,11 @@ class EmotionPredictor:
     def labels(self) -> list[str]:
         return self.model.labels
 
-    def predict(self, image: ImageInput | None = None, text: str | None = None) -> Prediction:
-        """Predict from an image, a text, or both. Raises `NoInputError` / `NoFaceError` / `InvalidImageError`."""
-        result = self.predict_batch([(image, text)], return_errors=True)[0]
+    def predict(self, image: ImageInput | None = None, text: str | None = None, face: int | None = None) -> Prediction:
+        """Predict from an image, a text, or both. Every face is scored; face number `face` (1 = the
+        largest, the default) is fused with the text. Raises `NoInputError` / `NoFaceError` /
+        `InvalidImageError` (all `ValueError`s)."""
+        result = self.predict_batch([{"image": image, "text": text, "face": face}], return_errors=True)[0]
         if isinstance(result, Exception):
             raise result
         return result
@@ -117,61 +158,75 @@ class EmotionPredictor:
         With `return_errors`, a bad item yields its `ValueError` in place and the others are
         still predicted (one user's broken upload must not fail a whole server batch).
         """
-        pairs = [_as_pair(item) for item in items]
-        results: list[Prediction | ValueError | None] = [None] * len(pairs)
+        requests = [_as_request(item) for item in items]
+        results: list[Prediction | ValueError | None] = [None] * len(requests)
         valid: list[_Item] = []
-        for i, (image, text) in enumerate(pairs):
+        for i, (image, text, face) in enumerate(requests):
             try:
-                valid.append(self._prepare(i, image, text))
-            except (NoInputError, NoFaceError, InvalidImageError) as err:
+                valid.append(self._prepare(i, image, text, face))
+            except (NoInputError, NoFaceError, FaceChoiceError, InvalidImageError) as err:
                 if not return_errors:
                     raise
                 results[i] = err
-        for start in range(0, len(valid), MAX_BATCH):
-            chunk = valid[start : start + MAX_BATCH]
-            for item, prediction in zip(chunk, self._predict_prepared(chunk), strict=True):
-                results[item.index] = prediction
+        chunk: list[_Item] = []
+        for item in [*valid, None]:  # chunks of at most MAX_BATCH model rows (a request has a row per face)
+            if chunk and (item is None or sum(len(c.rows) for c in chunk) + len(item.rows) > MAX_BATCH):
+                for done, prediction in zip(chunk, self._predict_prepared(chunk), strict=True):
+                    results[done.index] = prediction
+                chunk = []
+            if item is not None:
+                chunk.append(item)
         return results  # type: ignore[return-value]
 
-    def _prepare(self, index: int, image: ImageInput | None, text: str | None) -> _Item:
+    def _prepare(self, index: int, image: ImageInput | None, text: str | None, face: int | None = None) -> _Item:
         if text is not None and not isinstance(text, str):
             raise NoInputError(f"The text must be a string, not {type(text).__name__}.")
         text = text if text and text.strip() else None
         if image is None and text is None:
             raise NoInputError(NO_INPUT_MESSAGE)
-        face = self.preprocessor.face(image) if image is not None else None
-        if face is not None and not face.face_found:
-            if text is None:
-                raise NoFaceError(NO_FACE_MESSAGE)
-            face = None
-        return _Item(index, face, text, image_given=image is not None)
+        faces = self.preprocessor.faces(image) if image is not None else []
+        if image is not None and not faces and text is None:
+            raise NoFaceError(NO_FACE_MESSAGE)
+        fused = 0 if face is None else int(face) - 1
+        if faces and not 0 <= fused < len(faces):
+            raise FaceChoiceError(
+                f"Face {face} was asked for, but {len(faces)} face(s) were found: pick 1 to {len(faces)}."
+            )
+        return _Item(index, faces, fused, text, image_given=image is not None)
 
     @torch.inference_mode()
     def _predict_prepared(self, chunk: list[_Item]) -> list[Prediction]:
-        images = [self.preprocessor.image_tensor(item.face) if item.face else None for item in chunk]
-        batch = self.preprocessor.collate(images, [item.text for item in chunk])
+        rows = [row for item in chunk for row in item.rows]
+        images = [self.preprocessor.image_tensor(face) if face else None for face, _ in rows]
+        batch = self.preprocessor.collate(images, [text for _, text in rows])
         batch = {k: v.to(self.device) if v is not None else None for k, v in batch.items()}
         out = self.model(**batch)
         temperature = float(self.model.temperature)
         fused = torch.softmax(out.logits.float() / temperature, dim=-1).cpu()
         text_p = torch.softmax(out.text_logits.float() / temperature, dim=-1).cpu()
         image_p = torch.softmax(out.image_logits.float() / temperature, dim=-1).cpu()
-        predictions = []
-        for row, item in enumerate(chunk):
-            probs, face = self._as_dict(fused[row]), item.face
+        predictions, start = [], 0
+        for item in chunk:
+            row = start + (item.fused if item.faces else 0)  # the row that holds the text
+            face = item.faces[item.fused] if item.faces else None
+            probs = self._as_dict(fused[row])
             predictions.append(
                 Prediction(
                     label=max(probs, key=probs.get),
                     probabilities=probs,
                     text_probabilities=self._as_dict(text_p[row]) if item.text else None,
                     image_probabilities=self._as_dict(image_p[row]) if face else None,
-                    face_found=(face is not None) if item.image_given else None,
+                    face_found=bool(item.faces) if item.image_given else None,
                     face_box=face.box if face else None,
-                    faces=face.faces if face else 0,
+                    faces=[
+                        FaceResult(f.box, self._as_dict(image_p[start + i]), fused=i == item.fused)
+                        for i, f in enumerate(item.faces)
+                    ],
                     note=_note(item),
                     face_crop=face.image if face else None,
                 )
             )
+            start += len(item.rows)
         return predictions
 
     def _as_dict(self, probs: torch.Tensor) -> dict[str, float]:
@@ -179,18 +234,22 @@ class EmotionPredictor:
 
 
 def _note(item: _Item) -> str | None:
-    if item.image_given and item.face is None:
+    if item.image_given and not item.faces:
         return NO_FACE_NOTE
-    if item.face is not None and item.face.faces > 1:
-        return f"{item.face.faces} faces found: the largest one (the crop shown) was scored."
+    total = item.faces[0].faces if item.faces else 0
+    if total > 1:
+        which = "the largest" if item.fused == 0 else f"face {item.fused + 1}"
+        scored = f"the {len(item.faces)} largest were scored" if total > len(item.faces) else "each was scored"
+        return f"{total} faces found ({scored}); {which} was fused with the text (the crop shown)."
     return None
 
 
-def _as_pair(item: tuple[Any, Any] | dict[str, Any]) -> tuple[Any, Any]:
+def _as_request(item: tuple[Any, ...] | dict[str, Any]) -> tuple[Any, Any, int | None]:
+    """(image, text, face number to fuse) from a tuple (image, text[, face]) or a dict."""
     if isinstance(item, dict):
-        unknown = set(item) - {"image", "text"}
+        unknown = set(item) - {"image", "text", "face"}
         if unknown:
-            raise ValueError(f"Unknown keys {sorted(unknown)} in a batch item; use 'image' and 'text'.")
-        return item.get("image"), item.get("text")
-    image, text = item
-    return image, text
+            raise ValueError(f"Unknown keys {sorted(unknown)} in a batch item; use 'image', 'text' and 'face'.")
+        return item.get("image"), item.get("text"), item.get("face")
+    image, text, *face = item
+    return image, text, face[0] if face else None

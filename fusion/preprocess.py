@@ -20,7 +20,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torchvision.transforms import v2
 
-from fusion.faces import FaceCrop, crop_face
+from fusion.faces import MAX_FACES, FaceCrop, crop_face, crop_faces
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -171,8 +171,9 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def image_transform(cfg: PreprocessCfg, is_train: bool = False) -> v2.Compose:
-    """PIL RGB face crop -> normalised float tensor (channels, size, size); augmentation for training.
+def image_transform(cfg: PreprocessCfg, is_train: bool = False, erasing: float = 0.0) -> v2.Compose:
+    """PIL RGB face crop -> normalised float tensor (channels, size, size); augmentation for training
+    (with probability `erasing`, a random patch is blanked too: faces are often partly hidden).
 
     An image already at the model's size is not resampled (a 48 px face crop reaches a 48 px model as is).
     """
@@ -187,8 +188,16 @@ def image_transform(cfg: PreprocessCfg, is_train: bool = False) -> v2.Compose:
         ]
     else:
         geometry = [v2.Resize((size, size), antialias=True)]
+    erase = [v2.RandomErasing(p=erasing, scale=(0.02, 0.2), value=0.0)] if is_train and erasing > 0 else []
     return v2.Compose(
-        [*colour, v2.ToImage(), *geometry, v2.ToDtype(torch.float32, scale=True), v2.Normalize(cfg.mean, cfg.std)]
+        [
+            *colour,
+            v2.ToImage(),
+            *geometry,
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(cfg.mean, cfg.std),
+            *erase,
+        ]
     )
 
 
@@ -224,14 +233,20 @@ def load_tokenizer(path: str | Path):
 class Preprocessor:
     """Turns raw (image, text) pairs into model inputs; the same object serves training and inference."""
 
-    def __init__(self, cfg: PreprocessCfg, tokenizer: Any, is_train: bool = False):
+    def __init__(self, cfg: PreprocessCfg, tokenizer: Any, is_train: bool = False, erasing: float = 0.0):
         self.cfg = cfg
         self.tokenizer = tokenizer
-        self.transform = image_transform(cfg, is_train)
+        self.transform = image_transform(cfg, is_train, erasing)
 
     def face(self, source: ImageInput) -> FaceCrop:
+        """The largest face, or the centre (training reads every image this way)."""
         image = load_image(source, self.cfg.max_image_pixels)
         return crop_face(image, margin=self.cfg.face_margin, detect=self.cfg.detect_faces)
+
+    def faces(self, source: ImageInput, limit: int = MAX_FACES) -> list[FaceCrop]:
+        """Every face, largest first (serving scores each of them); [] when none is found."""
+        image = load_image(source, self.cfg.max_image_pixels)
+        return crop_faces(image, margin=self.cfg.face_margin, detect=self.cfg.detect_faces, limit=limit)
 
     def image_tensor(self, face: FaceCrop) -> torch.Tensor:
         return self.transform(face.image)

@@ -1,7 +1,7 @@
 """Create or update the Space: upload only what it needs, and point it at a model and a flag dataset.
 
     python -m space_config.deploy --space USER/NAME [--model REPO] [--model-revision REV]
-                                  [--flag-dataset REPO] [--private] [--set-token-secret]
+                                  [--flag-dataset REPO] [--private] [--set-token-secret] [--quantize int8]
 
 The token comes from $HF_TOKEN or `hf auth login`. --set-token-secret stores $HF_TOKEN as the
 Space's HF_TOKEN secret (needed to read a private model and to write the flag dataset).
@@ -89,6 +89,7 @@ def deploy(
     private: bool = False,
     token: str | None = None,
     set_token_secret: bool = False,
+    quantize: str | None = None,
 ) -> str:
     from huggingface_hub import HfApi
 
@@ -110,6 +111,7 @@ def deploy(
             ("EMOTION_MODEL", model),
             ("EMOTION_MODEL_REVISION", model_revision),
             ("EMOTION_FLAG_DATASET", flag_dataset),
+            ("EMOTION_QUANTIZE", quantize),
         ):
             if value:
                 api.add_space_variable(space_id, key, value)
@@ -128,13 +130,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model-revision", default=None)
     parser.add_argument("--flag-dataset", default=None, help="dataset repo that flags are synced to")
     parser.add_argument("--private", action="store_true")
+    parser.add_argument("--quantize", choices=["int8"], default=None, help="serve int8 (EMOTION_QUANTIZE)")
     parser.add_argument("--set-token-secret", action="store_true", help="store $HF_TOKEN as the Space secret")
     args = parser.parse_args(argv)
     from fusion.hub import ModelSourceError
 
     try:
         url = deploy(args.space, args.model, args.model_revision, args.flag_dataset, args.private,
-                     set_token_secret=args.set_token_secret)  # fmt: skip
+                     set_token_secret=args.set_token_secret, quantize=args.quantize)  # fmt: skip
     except ModelSourceError as err:
         raise SystemExit(f"error: {err}") from None
     print(f"Deployed: {url}")

@@ -79,7 +79,7 @@ def test_face_crop_files_stay_bounded(predictor, tmp_path, monkeypatch):
 
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))  # this server's cache, nobody else's
     photo = Image.open(ASTRONAUT).convert("RGB")
-    with serve_app(predictor, tmp_path / "flags", max_crops=3) as url:
+    with serve_app(predictor, tmp_path / "flags", max_files=3) as url:
         client = Client(url, verbose=False)
         sizes = set()
         for i in range(6):  # six different faces: the photo at six sizes
@@ -87,8 +87,8 @@ def test_face_crop_files_stay_bounded(predictor, tmp_path, monkeypatch):
             photo.resize((photo.width - 20 * i, photo.height - 20 * i)).save(path)
             sizes.add(Image.open(client.predict(image=handle_file(str(path)), api_name="/predict")[2]).size)
         cache = tmp_path / "gradio"
-        crops = list((cache / "face-crops").glob("*.jpg"))
-        copies = [p for p in cache.rglob("*.jpg") if p.parent.name != "face-crops" and len(p.stem) == 32]
+        crops = list((cache / "emotion-files").glob("*.jpg"))
+        copies = [p for p in cache.rglob("*.jpg") if p.parent.name != "emotion-files" and len(p.stem) == 32]
     assert len(sizes) > 3  # the crops really differ
     assert 1 <= len(crops) <= 3
     assert copies == []  # served from where they were written, not copied into Gradio's cache

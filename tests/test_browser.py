@@ -72,7 +72,7 @@ def _wait_for_prediction(page) -> str:
 def _predict_upload(page, text: str) -> str:
     page.get_by_role("button", name="Upload file").click()
     page.locator("input[type=file]").first.set_input_files(str(ASTRONAUT))
-    page.get_by_label("Text").fill(text)
+    page.get_by_label("Text", exact=True).fill(text)
     page.get_by_role("button", name="Predict", exact=True).click()
     return _wait_for_prediction(page)
 
@@ -88,14 +88,16 @@ def test_upload_flow(page):
 def test_example_click(page):
     page.get_by_text("I keep hearing footsteps downstairs").click()
     assert _wait_for_prediction(page) in EMOTIONS
-    assert page.get_by_label("Text").input_value() == "I keep hearing footsteps downstairs but I live alone."
+    assert (
+        page.get_by_label("Text", exact=True).input_value() == "I keep hearing footsteps downstairs but I live alone."
+    )
 
 
 def test_webcam_capture_with_fake_camera(page):
     page.get_by_text("Click to Access Webcam").click()
     page.wait_for_function("() => { const v = document.querySelector('video'); return v && v.videoWidth > 0 }")
     page.locator("button[aria-label='capture photo']").click()
-    page.get_by_label("Text").fill("What a morning.")
+    page.get_by_label("Text", exact=True).fill("What a morning.")
     page.get_by_role("button", name="Predict", exact=True).click()
     assert _wait_for_prediction(page) in EMOTIONS
     page.locator("#prediction-note").get_by_text("No face found").wait_for()  # Chromium's fake camera shows none
@@ -208,7 +210,7 @@ def test_no_face_note_is_visible_in_predict_and_live(page, tmp_path):
     Image.new("RGB", (640, 480), (40, 180, 60)).save(landscape)
     page.get_by_role("button", name="Upload file").click()
     page.locator("input[type=file]").first.set_input_files(str(landscape))
-    page.get_by_label("Text").fill("I am so angry right now")
+    page.get_by_label("Text", exact=True).fill("I am so angry right now")
     page.get_by_role("button", name="Predict", exact=True).click()
     assert _wait_for_prediction(page) in EMOTIONS  # the text's answer
     page.locator("#prediction-note").get_by_text("No face found").wait_for()
@@ -229,3 +231,23 @@ def test_flagging_is_rate_limited_per_visitor(browser, predictor, tmp_path):
         page.get_by_role("button", name="Flag", exact=True).click()
         page.get_by_text("You have flagged a lot").first.wait_for()
         assert len(FlagStore(tmp_path / "flags").records()) == 1
+
+
+def test_video_tab_shows_the_timeline_and_the_csv(page, tmp_path):
+    from tests.test_video import face_then_wall_clip
+
+    page.get_by_role("tab", name="Video").click()
+    page.locator("#video-input input[type=file]").set_input_files(face_then_wall_clip(tmp_path / "clip.mp4"))
+    page.get_by_role("button", name="Analyse video").click()
+    page.locator("#video-summary").get_by_text("8 frames scored").wait_for(timeout=60_000)
+    page.locator("#video-plot canvas, #video-plot svg").first.wait_for()
+    assert page.locator("#video-csv").get_by_text(".csv").count() >= 1
+    assert page.locator("#video-overall [data-testid='label-output-value']").inner_text().strip() in EMOTIONS
+
+
+def test_why_shows_word_weights_and_a_face_heat_map(page):
+    _predict_upload(page, "I am absolutely furious about this")
+    page.get_by_role("button", name="Why? (slower)").click()
+    page.locator("#why-summary").get_by_text("Why").wait_for(timeout=60_000)
+    assert page.locator("#why-words").get_by_text("furious").count() >= 1
+    page.locator("#why-face img").wait_for()

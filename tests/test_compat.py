@@ -67,11 +67,3 @@ def test_a_folder_saved_before_encoders_carried_their_preprocessing_predicts_the
     predictor = EmotionPredictor.load(folder)
     assert predictor.model.image.convert_from is not None  # the tower converts the old input to its own
     assert_same_predictions(predictor, DATA / "legacy_model_predictions.json")
-
-
-def test_the_offline_default_predicts_the_same(tmp_path):
-    from fusion.default_model import build_default_model
-
-    assert_same_predictions(
-        EmotionPredictor.load(build_default_model(tmp_path / "d")), DATA / "default_v1_predictions.json"
-    )

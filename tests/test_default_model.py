@@ -9,7 +9,7 @@ import pytest
 
 from fusion.default_model import build_default_model, ensure_default_model
 from fusion.predictor import EmotionPredictor
-from tests.conftest import ASTRONAUT, ROOT
+from tests.conftest import ASTRONAUT, ROOT, SHARED, needs_shared
 from train.evaluate import main as evaluate_main
 
 
@@ -27,7 +27,7 @@ def test_builds_and_predicts_with_the_network_disabled(default_dir, monkeypatch)
     folder = build_default_model(default_dir.parent / "again")  # building needs no network either
     predictor = EmotionPredictor.load(folder)
     smiling = predictor.predict(image=ASTRONAUT)
-    assert smiling.face_found and smiling.label == "happy" and smiling.probabilities["happy"] > 0.8
+    assert smiling.face_found and smiling.label == "happy" and smiling.probabilities["happy"] > 0.5
     assert predictor.predict(text="My dog died this morning and I can't stop crying.").label == "sad"
     assert predictor.predict(text="Get out of my office right now, I've had enough of your lies!").label == "angry"
 
@@ -70,6 +70,47 @@ def test_held_out_sentences_meet_the_target(default_dir, tmp_path):
     assert text_only["accuracy"] >= 0.6 and text_only["macro_f1"] >= 0.6
 
 
+def test_word_weights_point_at_the_decisive_word(default_dir):
+    """A random highlighter fails this: the top word must be the one that carries the emotion."""
+    from fusion.explain import explain_text
+
+    predictor = EmotionPredictor.load(default_dir)
+    text = "The meeting moved to Thursday and I am furious about it"
+    result = predictor.predict(text=text)
+    weights = dict(explain_text(predictor, text, result.label))
+    assert result.label == "angry" and max(weights, key=weights.get) == "furious"
+    without = predictor.predict(text=text.replace("furious ", ""))
+    assert without.probabilities["angry"] == pytest.approx(result.probabilities["angry"] - weights["furious"], abs=1e-4)
+    assert weights["furious"] > 0.3 and all(
+        abs(v) < weights["furious"] / 2 for k, v in weights.items() if k != "furious"
+    )
+
+
+def test_the_smile_drives_the_happy_face(default_dir):
+    """Greying the mouth lowers "happy" most: the heat-map's weight sits in the lower half of the face."""
+    from fusion.explain import explain_face
+
+    predictor = EmotionPredictor.load(default_dir)
+    crop = predictor.predict(image=ASTRONAUT).face_crop
+    heat, label = explain_face(predictor, crop)
+    half = heat.shape[0] // 2
+    assert label == "happy" and heat[half:].sum() > 1.5 * heat[:half].sum()
+
+
+@pytest.mark.slow
+@needs_shared
+def test_the_default_meets_its_targets_on_validation_and_dev(tmp_path):
+    """Scored through EmotionPredictor on FER2013 validation and GoEmotions dev (../shared/data)."""
+    from train.scoring import score_default
+
+    metrics = score_default(SHARED, tmp_path / "metrics.json")
+    face, text = metrics["face"], metrics["text"]
+    assert face["n"] == 3589 and face["accuracy"] >= 0.70 and face["ece"] <= 0.05
+    assert abs(face["accuracy"] - metrics["face_raw_encoder"]["accuracy"]) <= 0.01  # tight crops are not lost
+    assert text["n"] > 4900 and text["macro_f1"] >= 0.60 and text["ece"] <= 0.05
+    assert metrics["face"]["accuracy"] > metrics["face_mini_xception"]["accuracy"]  # the default is the better branch
+
+
 @pytest.mark.slow
 def test_ck_plus_peak_faces_meet_the_target(default_dir, tmp_path):
     """CK+ sample images (research licence): downloaded at run time into a temp dir, never committed."""
@@ -88,3 +129,21 @@ def test_ck_plus_peak_faces_meet_the_target(default_dir, tmp_path):
     metrics = evaluate_main(["--model", str(default_dir), "--data", str(peaks)])
     image_only = metrics["test"]["image only"]
     assert image_only["n"] == 18 and image_only["accuracy"] >= 0.8
+
+
+def test_int8_serving_agrees_with_fp32(default_dir):
+    """int8 (dynamic Linear + static CNN from the stored calibration): same label, every probability within 0.15
+    of fp32 (on GoEmotions dev the largest difference is 0.36 and accuracy moves 0.3 points: README)."""
+    from train.synthetic.media import group_photo
+
+    fp32, int8 = EmotionPredictor.load(default_dir), EmotionPredictor.load(default_dir, quantize="int8")
+    assert "quantized.dynamic" in type(int8.model.text.model.encoder.layer[0].attention.self.query).__module__
+    assert any("quantized" in type(m).__module__ for m in int8.model.image.model.modules())  # the CNN too
+    inputs = [(ASTRONAUT, "We made it, this is incredible!"), (group_photo()[0], None),
+              (None, "My dog died this morning and I can't stop crying."), (None, "Get out of my office right now!")]  # fmt: skip
+    for image, text in inputs:
+        a, b = fp32.predict(image=image, text=text), int8.predict(image=image, text=text)
+        assert a.label == b.label
+        assert max(abs(a.probabilities[k] - b.probabilities[k]) for k in a.probabilities) < 0.15
+    with pytest.raises(ValueError, match="Unknown quantize mode"):
+        EmotionPredictor.load(default_dir, quantize="int4")

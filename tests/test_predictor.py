@@ -58,7 +58,7 @@ def test_no_face_alone_is_a_clear_error_and_with_text_the_text_answers(predictor
 def test_a_tight_face_crop_counts_as_a_face(predictor):
     crop = Image.open(ASTRONAUT).crop((110, 40, 170, 100))  # 60 px, forehead to chin
     result = predictor.predict(image=crop)
-    assert result.face_found and result.faces == 1 and result.image_probabilities is not None
+    assert result.face_found and len(result.faces) == 1 and result.image_probabilities is not None
 
 
 @pytest.mark.parametrize("text", [None, "", "   \n\t"])
@@ -126,12 +126,37 @@ def test_bad_sources_have_clear_messages(tmp_path):
         EmotionPredictor.load("someone/emotion-model")  # HF_HUB_OFFLINE=1 in tests
 
 
-def test_several_faces_say_how_many_and_which_was_scored(predictor):
+def _group_photo() -> tuple[Image.Image, int]:
+    """The astronaut photo next to a smaller copy: two real faces, the larger on the left."""
     photo = Image.open(ASTRONAUT).convert("RGB")
     small = photo.resize((photo.width * 2 // 3, photo.height * 2 // 3))
     group = Image.new("RGB", (photo.width + small.width, photo.height), (255, 255, 255))
     group.paste(photo, (0, 0))
     group.paste(small, (photo.width, 0))
-    result = predictor.predict(image=group)
-    assert result.faces == 2 and result.note == "2 faces found: the largest one (the crop shown) was scored."
-    assert result.face_box[2] <= photo.width  # the larger face, in the left photo
+    return group, photo.width
+
+
+def test_every_face_is_scored_and_the_largest_is_fused(predictor):
+    group, split = _group_photo()
+    result = predictor.predict(image=group, text="what a day")
+    assert len(result.faces) == 2 and [f.fused for f in result.faces] == [True, False]
+    larger, smaller = result.faces
+    assert larger.box[2] <= split < smaller.box[0]  # largest first: the left photo's face
+    assert result.face_box == larger.box and result.image_probabilities == larger.probabilities
+    assert larger.probabilities != smaller.probabilities and _is_distribution(smaller.probabilities)
+    assert result.note == "2 faces found (each was scored); the largest was fused with the text (the crop shown)."
+    as_json = result.to_dict()["faces"]
+    assert as_json[1] == {"box": list(smaller.box), "probabilities": smaller.probabilities, "fused": False}
+
+
+def test_the_user_picks_the_face_to_fuse(predictor):
+    group, _ = _group_photo()
+    largest, second = (
+        predictor.predict(image=group, text="what a day"),
+        predictor.predict(image=group, text="what a day", face=2),
+    )
+    assert second.face_box == largest.faces[1].box and [f.fused for f in second.faces] == [False, True]
+    assert second.image_probabilities == largest.faces[1].probabilities
+    assert second.probabilities != largest.probabilities and "face 2 was fused" in second.note
+    with pytest.raises(ValueError, match="Face 3 was asked for, but 2 face"):
+        predictor.predict(image=group, face=3)

@@ -61,6 +61,8 @@ class TrainConfig:
     grad_accum: int = _opt(1, "steps whose gradients are summed before an update", "optimisation", minimum=1)
     class_weights: bool = _opt(False, "weight the loss by inverse class frequency", "optimisation")
     label_smoothing: float = _opt(0.0, "share of each target spread over all classes", "optimisation", unit=True)
+    random_erasing: float = _opt(0.0, "chance that a training image gets a random patch blanked", "optimisation",
+                                 unit=True)  # fmt: skip
     group_by_length: bool = _opt(False, "batch texts of similar length together (less padding)", "optimisation")
     patience: int = _opt(3, "early stop after this many epochs without a validation gain", "optimisation", minimum=1)
     seed: int = _opt(0, "seed for splits, initialisation and shuffling", "optimisation")

@@ -198,7 +198,7 @@ def train(config: TrainConfig, run: RunArgs) -> dict[str, Any]:
         accelerator.print(note)
 
     model, tokenizer = build_model(config)
-    train_prep = Preprocessor(model.preprocess_cfg, tokenizer, is_train=True)
+    train_prep = Preprocessor(model.preprocess_cfg, tokenizer, is_train=True, erasing=config.random_erasing)
     eval_prep = Preprocessor(model.preprocess_cfg, tokenizer, is_train=False)
     model.to(accelerator.device)
     started = time.perf_counter()
@@ -219,7 +219,8 @@ def train(config: TrainConfig, run: RunArgs) -> dict[str, Any]:
     )
     steps_per_epoch = math.ceil(len(train_loader) / (config.grad_accum * accelerator.num_processes))
     optimizer, scheduler = make_optimizer(model, config, steps_per_epoch)
-    weight = class_weight_tensor(splits["train"]["label"], len(model.labels)) if config.class_weights else None
+    labels_order = model.labels  # read before prepare(): a DDP wrapper hides the model's attributes
+    weight = class_weight_tensor(splits["train"]["label"], len(labels_order)) if config.class_weights else None
     weight = weight.to(accelerator.device) if weight is not None else None
     loss = lambda out, labels: loss_fn(out, labels, weight, config.label_smoothing)  # noqa: E731
     model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
@@ -234,7 +235,7 @@ def train(config: TrainConfig, run: RunArgs) -> dict[str, Any]:
         record = {"epoch": epoch + 1}
         record |= train_epoch(model, train_loader, optimizer, scheduler, accelerator, cache.get("train"), loss, desc)
         logits, labels = collect_logits(model, val_loader, accelerator, "validation", cache.get("validation"))
-        val = classification_metrics(logits, labels, model.labels)
+        val = classification_metrics(logits, labels, labels_order)
         record |= {"val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"]}
         progress.history.append(record)
         accelerator.log({k: v for k, v in record.items() if k != "epoch"}, step=epoch + 1)

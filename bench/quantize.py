@@ -1,0 +1,103 @@
+"""int8 serving vs fp32 vs the original project's path: speed (batch 1) and, for the default, accuracy.
+
+    PYTHONPATH=. python bench/quantize.py [--repeats 30] [--rows 0] [--out runs/bench_quantize.json]
+
+Speed: a 640x480 webcam-like frame with one face + a 5-20 word text, batch 1, median of `repeats`.
+BERT-base + ResNet-50 has random weights (speed does not depend on the values; no Hub here); its CNN
+is calibrated on 300 FER2013 training faces. Accuracy: the offline default, fp32 vs int8, through
+`EmotionPredictor` on FER2013 validation (faces) and GoEmotions dev (texts), with the largest
+difference in any served probability (`--rows N`: the first N rows of each; 0 = all).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+
+from bench.common import SHORT_TEXTS, print_table, time_calls, write_json  # noqa: E402
+from bench.serve import BERT_BASE, original_path, webcam_frame  # noqa: E402
+from fusion.default_model import ensure_default_model  # noqa: E402
+from fusion.encoders import packaged_minilm_path  # noqa: E402
+from fusion.hub import save_model_folder  # noqa: E402
+from fusion.model import EmotionFusionModel  # noqa: E402
+from fusion.predictor import EmotionPredictor  # noqa: E402
+from fusion.preprocess import load_tokenizer  # noqa: E402
+from fusion.quantize import CALIBRATION_FILE, calibrate, calibration_inputs  # noqa: E402
+from train.data import load_sources  # noqa: E402
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+def bert_resnet50_folder(folder: Path) -> Path:
+    """BERT-base + ResNet-50 (random weights) saved as a model folder, calibrated on 300 FER2013 faces."""
+    import json
+
+    torch.manual_seed(0)
+    model = EmotionFusionModel(
+        text_encoder={"config": BERT_BASE, "pooling": "pooler"}, image_encoder={"arch": "resnet50"}
+    )
+    tokenizer = load_tokenizer(packaged_minilm_path())
+    save_model_folder(model.eval(), tokenizer, folder)
+    faces = load_sources([str(DATA / "fer2013" / "train.parquet")])[0]["all"].shuffle(seed=0).select(range(300))
+    stats = calibrate(model.image.model, calibration_inputs(model, tokenizer, faces["image"]))
+    (folder / CALIBRATION_FILE).write_text(json.dumps(stats))
+    return folder
+
+
+def speed(name: str, folder: Path, repeats: int, frame) -> dict:
+    fp32, int8 = EmotionPredictor.load(folder), EmotionPredictor.load(folder, quantize="int8")
+    call = lambda p: lambda i: p.predict(image=frame, text=SHORT_TEXTS[i % len(SHORT_TEXTS)])  # noqa: E731
+    original = time_calls(original_path(fp32.model, fp32.preprocessor.tokenizer, frame), repeats)["median_ms"]
+    a, b = time_calls(call(fp32), repeats)["median_ms"], time_calls(call(int8), repeats)["median_ms"]
+    return {"model": name, "original_ms": original, "fp32_ms": a, "int8_ms": b, "int8_vs_original": original / b,
+            "int8_vs_fp32": a / b}  # fmt: skip
+
+
+def accuracy(folder: Path, rows: int) -> list[dict]:
+    from train.metrics import classification_metrics
+    from train.scoring import predict_rows
+
+    fp32, int8 = EmotionPredictor.load(folder), EmotionPredictor.load(folder, quantize="int8")
+    faces = load_sources([str(DATA / "fer2013" / "validation.parquet")])[0]["all"]
+    texts = load_sources([str(DATA / "goemotions" / "dev.tsv")])[0]["all"]
+    out = []
+    for name, ds, column in (("FER2013 validation (faces)", faces, "image"), ("GoEmotions dev (texts)", texts, "text")):
+        ds = ds.select(range(min(rows or len(ds), len(ds))))
+        images = list(ds["image"]) if column == "image" else [None] * len(ds)
+        words = list(ds["text"]) if column == "text" else [None] * len(ds)
+        labels = torch.tensor(ds["label"])
+        a, b = (predict_rows(p, images, words, name) for p in (fp32, int8))
+        ma, mb = classification_metrics(a, labels, fp32.labels), classification_metrics(b, labels, fp32.labels)
+        out.append({"data": name, "n": len(ds), "fp32_accuracy": ma["accuracy"], "int8_accuracy": mb["accuracy"],
+                    "fp32_macro_f1": ma["macro_f1"], "int8_macro_f1": mb["macro_f1"],
+                    "max_probability_difference": float((a.exp() - b.exp()).abs().max())})  # fmt: skip
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--rows", type=int, default=0, help="rows of each split for the accuracy check (0: all)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    frame, default = webcam_frame(), ensure_default_model()
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = [
+            speed("bert-base + resnet50", bert_resnet50_folder(Path(tmp)), args.repeats, frame),
+            speed("offline default", default, args.repeats, frame),
+        ]
+    print_table(rows, list(rows[0]))
+    quality = accuracy(default, args.rows)
+    print_table(quality, list(quality[0]))
+    write_json(args.out, {"repeats": args.repeats, "speed": rows, "accuracy": quality})
+    return {"speed": rows, "accuracy": quality}
+
+
+if __name__ == "__main__":
+    main()
