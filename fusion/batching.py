@@ -15,10 +15,13 @@ from fusion.predictor import MAX_BATCH, EmotionPredictor, Prediction
 
 
 class MicroBatcher:
-    """Runs one worker thread; callers block on a future. `max_wait` bounds the added latency."""
+    """Runs one worker thread; callers block on a future. A batch is whatever is waiting when the worker
+    is free (up to `max_batch`): under load requests pile up while the model runs, and a lone request is
+    never held back (`max_wait` > 0 waits that long for company, which costs a lone caller that much)."""
 
-    def __init__(self, predictor: EmotionPredictor, max_batch: int = 8, max_wait: float = 0.005):
+    def __init__(self, predictor: EmotionPredictor, max_batch: int = 8, max_wait: float = 0.0, warm_up: bool = False):
         self.predictor = predictor
+        self._warm_up = warm_up
         self.max_batch = min(max_batch, MAX_BATCH)
         self.max_wait = max_wait
         self._queue: queue.Queue[tuple[Any, Any, Any, Future] | None] = queue.Queue()
@@ -37,14 +40,16 @@ class MicroBatcher:
         self._worker.join(timeout=5)
 
     def _run(self) -> None:
+        if self._warm_up:  # in this thread: each thread running torch gets its own OpenMP threads, and
+            self.predictor.warm_up()  # two sets (main + worker) slow each other down on 2 cores
         while True:
             first = self._queue.get()
             if first is None:
                 return
             items = [first]
-            try:  # take whatever else is already waiting, up to max_batch, within max_wait
+            try:  # take whatever else is already waiting, up to max_batch (within max_wait)
                 while len(items) < self.max_batch:
-                    item = self._queue.get(timeout=self.max_wait)
+                    item = self._queue.get(timeout=self.max_wait) if self.max_wait else self._queue.get_nowait()
                     if item is None:
                         self._queue.put(None)
                         break

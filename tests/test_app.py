@@ -157,3 +157,20 @@ def test_concurrent_callers_each_get_their_own_answer(client, server):
         results = list(pool.map(call, range(len(texts))))
     assert all(r in EMOTIONS for r in results[:12])
     assert all(isinstance(r, AppError) for r in results[12:])
+
+
+def test_live_streams_are_not_limited_to_two_visitors(server):
+    """Gradio keeps a streaming event (and its concurrency slot) between frames: a third visitor's Live tab
+    must still be answered while two others stream (bench/live_load.py speaks the browser's protocol)."""
+    from bench.live_load import LiveStream, frame_data, live_fn_index
+
+    fn_index, frame = live_fn_index(server), frame_data(str(ASTRONAUT))
+    streams = [LiveStream(server, fn_index, frame, timeout=20) for _ in range(3)]
+    try:
+        for stream in streams:
+            stream.first()
+        for stream in streams:
+            stream.send()
+    finally:
+        for stream in streams:
+            stream.close()
