@@ -4,7 +4,9 @@
 
 Serves the offline default model in-process (`demo.launch`), each caller sends image+text
 requests through `gradio_client`. Also reports the bare predictor's time for the same request,
-so the Gradio round trip at N=1 can be compared with it.
+so the Gradio round trip at N=1 can be compared with it, and the CPU time per request of this
+process (server and clients together: they share it). `bench/http_overhead.py` runs the server in
+its own process and reports the server's CPU time alone.
 """
 
 from __future__ import annotations
@@ -43,11 +45,12 @@ def load_run(url: str, callers: int, requests: int, image: str) -> dict:
         return times
 
     caller(0)  # warm the connection
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(callers) as pool:
         times = sorted(t for batch in pool.map(caller, range(callers)) for t in batch)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     return {
+        "cpu_ms_per_request": cpu * 1000 / len(times),
         "requests_per_s": len(times) / elapsed,
         "p50_ms": statistics.median(times),
         "p95_ms": times[int(round(0.95 * (len(times) - 1)))],
@@ -100,7 +103,9 @@ def main(argv: list[str] | None = None) -> dict:
     for row in rows:
         row["vs_batching_off"] = row["requests_per_s"] / by[("off", row["callers"])]["requests_per_s"]
     print(f"bare predictor (same request, in-process): median {bare['median_ms']:.1f} ms")
-    print_table(rows, ["batching", "callers", "requests_per_s", "p50_ms", "p95_ms", "vs_batching_off"])
+    print_table(
+        rows, ["batching", "callers", "requests_per_s", "p50_ms", "p95_ms", "cpu_ms_per_request", "vs_batching_off"]
+    )
     n1 = by[("on", 1)]["p50_ms"] / bare["median_ms"]
     rest_ratio = rest["median_ms"] / bare["median_ms"]
     print(

@@ -1,7 +1,9 @@
-"""Cross-request batching: concurrent `predict` calls are gathered into one `predict_batch`.
+"""Cross-request batching: concurrent `predict` calls share one model step.
 
-Each caller still gets its own result or its own error, so one user's broken upload never fails
-the others in the same batch (Gradio's `batch=True` fails the whole batch on one bad item).
+Each caller decodes its image and finds its faces in its own thread (`EmotionPredictor.prepare`, so that
+work overlaps the model running on earlier requests) and gets its own errors there; the worker runs the
+model on whatever prepared requests are waiting. One user's broken upload never fails the others
+(Gradio's `batch=True` fails the whole batch on one bad item).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import threading
 from concurrent.futures import Future
 from typing import Any
 
-from fusion.predictor import MAX_BATCH, EmotionPredictor, Prediction
+from fusion.predictor import MAX_BATCH, EmotionPredictor, Prediction, PreparedRequest
 
 
 class MicroBatcher:
@@ -24,15 +26,16 @@ class MicroBatcher:
         self._warm_up = warm_up
         self.max_batch = min(max_batch, MAX_BATCH)
         self.max_wait = max_wait
-        self._queue: queue.Queue[tuple[Any, Any, Any, Future] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[PreparedRequest, Future] | None] = queue.Queue()
         self._worker = threading.Thread(target=self._run, name="micro-batcher", daemon=True)
         self._worker.start()
 
     def predict(
         self, image: Any = None, text: str | None = None, face: int | None = None, timeout: float | None = 120
     ) -> Prediction:
+        prepared = self.predictor.prepare(image, text, face)  # raises the caller's own ValueErrors
         future: Future = Future()
-        self._queue.put((image, text, face, future))
+        self._queue.put((prepared, future))
         return future.result(timeout=timeout)
 
     def close(self) -> None:
@@ -57,10 +60,10 @@ class MicroBatcher:
             except queue.Empty:
                 pass
             try:
-                results = self.predictor.predict_batch([(i, t, f) for i, t, f, _ in items], return_errors=True)
+                results = self.predictor.predict_prepared([prepared for prepared, _ in items])
             except Exception as err:  # noqa: BLE001 - an unexpected failure must reach every waiting caller
                 results = [err] * len(items)
-            for (*_, future), result in zip(items, results):
+            for (_, future), result in zip(items, results):
                 if isinstance(result, BaseException):
                     future.set_exception(result)
                 else:

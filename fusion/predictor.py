@@ -77,7 +77,7 @@ class Prediction:
 
 
 @dataclass
-class _Item:
+class PreparedRequest:
     """One request after validation: its faces (largest first; [] when none or no image), which one
     is fused with the text, and the text."""
 
@@ -160,7 +160,7 @@ class EmotionPredictor:
         """
         requests = [_as_request(item) for item in items]
         results: list[Prediction | ValueError | None] = [None] * len(requests)
-        valid: list[_Item] = []
+        valid: list[PreparedRequest] = []
         for i, (image, text, face) in enumerate(requests):
             try:
                 valid.append(self._prepare(i, image, text, face))
@@ -168,17 +168,32 @@ class EmotionPredictor:
                 if not return_errors:
                     raise
                 results[i] = err
-        chunk: list[_Item] = []
-        for item in [*valid, None]:  # chunks of at most MAX_BATCH model rows (a request has a row per face)
+        for item, prediction in zip(valid, self.predict_prepared(valid), strict=True):
+            results[item.index] = prediction
+        return results  # type: ignore[return-value]
+
+    def prepare(
+        self, image: ImageInput | None = None, text: str | None = None, face: int | None = None
+    ) -> PreparedRequest:
+        """The request's input checks, decoding and face detection: the part of `predict` a server can run in
+        each caller's thread, before batching the model step (`predict_prepared`). Raises like `predict`."""
+        return self._prepare(0, image, text, face)
+
+    def predict_prepared(self, items: list[PreparedRequest]) -> list[Prediction]:
+        """The model step for prepared requests, in chunks of at most `MAX_BATCH` rows (a row per face)."""
+        predictions: list[Prediction] = []
+        chunk: list[PreparedRequest] = []
+        for item in [*items, None]:
             if chunk and (item is None or sum(len(c.rows) for c in chunk) + len(item.rows) > MAX_BATCH):
-                for done, prediction in zip(chunk, self._predict_prepared(chunk), strict=True):
-                    results[done.index] = prediction
+                predictions += self._predict_prepared(chunk)
                 chunk = []
             if item is not None:
                 chunk.append(item)
-        return results  # type: ignore[return-value]
+        return predictions
 
-    def _prepare(self, index: int, image: ImageInput | None, text: str | None, face: int | None = None) -> _Item:
+    def _prepare(
+        self, index: int, image: ImageInput | None, text: str | None, face: int | None = None
+    ) -> PreparedRequest:
         if text is not None and not isinstance(text, str):
             raise NoInputError(f"The text must be a string, not {type(text).__name__}.")
         text = text if text and text.strip() else None
@@ -192,10 +207,10 @@ class EmotionPredictor:
             raise FaceChoiceError(
                 f"Face {face} was asked for, but {len(faces)} face(s) were found: pick 1 to {len(faces)}."
             )
-        return _Item(index, faces, fused, text, image_given=image is not None)
+        return PreparedRequest(index, faces, fused, text, image_given=image is not None)
 
     @torch.inference_mode()
-    def _predict_prepared(self, chunk: list[_Item]) -> list[Prediction]:
+    def _predict_prepared(self, chunk: list[PreparedRequest]) -> list[Prediction]:
         rows = [row for item in chunk for row in item.rows]
         images = [self.preprocessor.image_tensor(face) if face else None for face, _ in rows]
         batch = self.preprocessor.collate(images, [text for _, text in rows])
@@ -233,7 +248,7 @@ class EmotionPredictor:
         return {label: float(p) for label, p in zip(self.labels, probs.tolist(), strict=False)}
 
 
-def _note(item: _Item) -> str | None:
+def _note(item: PreparedRequest) -> str | None:
     if item.image_given and not item.faces:
         return NO_FACE_NOTE
     total = item.faces[0].faces if item.faces else 0
