@@ -52,7 +52,8 @@ def raw_encoder(predictor: EmotionPredictor, images: list) -> torch.Tensor:
     return torch.cat(out)
 
 
-def score_default(data_root: Path, out: Path) -> dict[str, Any]:
+def score_default(data_root: Path, out: Path, parts: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Every score (or only `parts`), written to `out` with the heads' settings and the data used."""
     fer = load_sources([str(data_root / "fer2013" / "validation.parquet")])[0]["all"]
     dev, report = load_sources([str(data_root / "goemotions" / "dev.tsv")])
     dev = dev["all"]
@@ -63,25 +64,25 @@ def score_default(data_root: Path, out: Path) -> dict[str, Any]:
         predictor = EmotionPredictor.load(build_default_model(Path(tmp) / "default"))
         alternative = EmotionPredictor.load(build_default_model(Path(tmp) / "mini", "mini_xception"))
         names = predictor.labels
-        paired_faces, paired_texts, paired_labels = pair_by_label(faces, face_labels, texts, text_labels)
-        metrics = {
-            "face": scored(
+        rows = {  # what each score runs, built only when asked for
+            "face": lambda: scored(
                 predict_rows(predictor, faces, [None] * len(faces), "FER2013 validation"), face_labels, names
             ),
-            "face_raw_encoder": scored(raw_encoder(predictor, faces), face_labels, names),
-            "face_mini_xception": scored(
+            "face_raw_encoder": lambda: scored(raw_encoder(predictor, faces), face_labels, names),
+            "face_mini_xception": lambda: scored(
                 predict_rows(alternative, faces, [None] * len(faces), "mini-Xception"), face_labels, names
             ),
-            "text": scored(predict_rows(predictor, [None] * len(texts), texts, "GoEmotions dev"), text_labels, names),
-            "sentences": scored(
+            "text": lambda: scored(
+                predict_rows(predictor, [None] * len(texts), texts, "GoEmotions dev"), text_labels, names
+            ),
+            "sentences": lambda: scored(
                 predict_rows(predictor, [None] * len(sentences), list(sentences["text"]), "own sentences"),
                 torch.tensor(sentences["label"]),
                 names,
             ),
-            "paired_by_label": scored(
-                predict_rows(predictor, paired_faces, paired_texts, "pairs"), paired_labels, names
-            ),
+            "paired_by_label": lambda: score_pairs(predictor, faces, face_labels, texts, text_labels),
         }
+        metrics = {name: score() for name, score in rows.items() if parts is None or name in parts}
     metrics["settings"] = {key: head_settings(path) for key, path in HEADS.items()}
     metrics["data"] = {
         "face": "FER2013 validation (the Kaggle release's PublicTest), 48 px gray face crops",
@@ -93,6 +94,11 @@ def score_default(data_root: Path, out: Path) -> dict[str, Any]:
     write_json(out, metrics)
     print_summary(metrics)
     return metrics
+
+
+def score_pairs(predictor: EmotionPredictor, faces, face_labels, texts, text_labels) -> dict[str, Any]:
+    paired_faces, paired_texts, labels = pair_by_label(faces, face_labels, texts, text_labels)
+    return scored(predict_rows(predictor, paired_faces, paired_texts, "pairs"), labels, predictor.labels)
 
 
 def pair_by_label(faces, face_labels, texts, text_labels) -> tuple[list, list, torch.Tensor]:
