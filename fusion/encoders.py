@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torchvision import models
 
-from fusion.face_resnet import FaceEnsemble, FaceResNet
+from fusion.face_resnet import FaceResNet
 from fusion.labels import NUM_LABELS
 from fusion.mini_xception import MiniXception
 from fusion.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessCfg, convert_batch
@@ -213,8 +213,6 @@ FACE48_INPUT = {"image_size": 48, "color_mode": "L", "mean": (0.5,), "std": (0.2
 PACKAGED_FER = ASSETS / "fer_mini_xception.safetensors"
 # The project's ResNet trained on FER2013 (`python -m train.default_assets face`); absent until built.
 PACKAGED_FACE_RESNET = ASSETS / "face_resnet18_fer2013.safetensors"
-# Three of them trained apart (seeds, augmentation), each with its LayerNorm: the offline default's face branch.
-PACKAGED_FACE_ENSEMBLE = ASSETS / "face_resnet18x2_fer2013.safetensors"
 
 IMAGE_ENCODERS: dict[str, ImageEncoderSpec] = {
     "resnet18": ImageEncoderSpec(
@@ -232,8 +230,6 @@ IMAGE_ENCODERS: dict[str, ImageEncoderSpec] = {
     ),
     # ResNet-18's stages at half width with a 3x3 stride-1 stem: 48 px gray faces, 2.8M weights.
     "face_resnet18": ImageEncoderSpec(lambda: FaceResNet(width=32), PACKAGED_FACE_RESNET, 256, FACE48_INPUT),
-    "face_resnet18x2": ImageEncoderSpec(lambda: FaceEnsemble(members=2), PACKAGED_FACE_ENSEMBLE, 512, FACE48_INPUT),
-    "face_resnet18x3": ImageEncoderSpec(lambda: FaceEnsemble(members=3), None, 768, FACE48_INPUT),
 }
 
 

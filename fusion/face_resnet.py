@@ -49,20 +49,3 @@ class FaceResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(self.stem(x)).mean(dim=(2, 3))
-
-
-class FaceEnsemble(nn.Module):
-    """Several `FaceResNet`s trained apart, each with its own LayerNorm: (B, C, H, W) -> (B, members * dim).
-
-    The members' normalised features are concatenated; a linear head over them is a weighted sum of
-    the members' own heads, so the ensemble is served (and fused with text) like any one encoder.
-    """
-
-    def __init__(self, members: int = 2, width: int = 32):
-        super().__init__()
-        self.nets = nn.ModuleList(FaceResNet(width=width) for _ in range(members))
-        self.norms = nn.ModuleList(nn.LayerNorm(net.dim) for net in self.nets)
-        self.dim = sum(net.dim for net in self.nets)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([norm(net(x)) for net, norm in zip(self.nets, self.norms, strict=True)], dim=1)

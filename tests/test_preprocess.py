@@ -180,3 +180,13 @@ def test_preprocess_cfg_round_trip_and_unknown_keys():
     assert PreprocessCfg.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="imge_size"):
         PreprocessCfg.from_dict({"imge_size": 3})
+
+
+def test_random_erasing_blanks_a_patch_in_training_only():
+    cfg = PreprocessCfg(image_size=48, color_mode="L", mean=(0.5,), std=(0.25,))
+    face = Image.new("RGB", (48, 48), (200, 200, 200))  # never 0 once normalised (rotated-in corners are -2)
+    torch.manual_seed(0)
+    erased = Preprocessor(cfg, None, is_train=True, erasing=1.0).transform(face)
+    assert 0.02 <= (erased == 0).float().mean() <= 0.2  # one patch of 2-20% of the face
+    plain = Preprocessor(cfg, None, is_train=False, erasing=1.0).transform(face)
+    assert (plain != 0).all()  # never at inference

@@ -5,7 +5,7 @@
     python -m train.default_assets score [--data-root ../shared/data]
 
 `face` and `text` train through `python -m train` with the recipes below (FER2013 train / GoEmotions
-train; epoch selection, temperature, flip averaging and the text class-skew adjustment are chosen on
+train; epoch selection, temperature, test-time augmentation and the text class-skew adjustment are chosen on
 FER2013 validation / GoEmotions dev only), then export what serving needs into fusion/assets/: the
 encoder weights in fp16 and the branch's calibrated head. `score` builds the default and scores it
 through `EmotionPredictor` on the same validation/dev splits (fusion/assets/default_metrics.json,
@@ -45,7 +45,6 @@ class Branch:
     local: tuple[str, ...]  # train and validation sources under --data-root
     online: tuple[str, ...]  # the same splits on the Hub
     recipe: tuple[str, ...]  # `python -m train` arguments
-    members: tuple[tuple[str, ...], ...] = ((),)  # one run each, with these extra arguments (an ensemble)
 
 
 BRANCHES = {
@@ -56,10 +55,8 @@ BRANCHES = {
             "--image-encoder", "face_resnet18", "--no-pretrained-image", "--text-encoder", "bert-tiny-random",
             "--epochs", "40", "--batch-size", "64", "--optimizer", "sgd", "--lr-encoder", "0.1", "--lr-head", "0.1",
             "--weight-decay", "5e-4", "--schedule", "cosine", "--warmup-ratio", "0.03", "--label-smoothing", "0.1",
-            "--patience", "12",
+            "--patience", "12", "--seed", "0",
         ),
-        # the second member is half as long (it fits one CPU session), with random erasing for diversity
-        members=(("--seed", "0"), ("--seed", "1", "--random-erasing", "0.25", "--epochs", "20")),
     ),
     "text": Branch(
         local=("goemotions",),
@@ -78,27 +75,20 @@ def sources(name: str, args: argparse.Namespace) -> list[str]:
     return list(branch.online) if args.online else [str(args.data_root / s) for s in branch.local]
 
 
-def run_dirs(name: str, root: Path) -> list[Path]:
-    members = BRANCHES[name].members
-    return [root] if len(members) == 1 else [root / f"member-{i + 1}" for i in range(len(members))]
-
-
-def train_branch(name: str, args: argparse.Namespace) -> list[Path]:
-    """`python -m train` with the branch's recipe, one run per member; with --resume, finished members are
-    kept and an interrupted one continues from its last epoch (a CPU run can go in chunks)."""
+def train_branch(name: str, args: argparse.Namespace) -> None:
+    """`python -m train` with the branch's recipe; with --resume an interrupted run continues from its last
+    epoch (a CPU run can go in chunks)."""
     from train.train import main as train_main
 
-    folders = run_dirs(name, args.run_dir)
-    for number, (folder, extra) in enumerate(zip(folders, BRANCHES[name].members, strict=True), start=1):
-        if args.resume and (folder / "model.safetensors").is_file() or args.member not in (None, number):
-            continue
-        argv = [arg for source in sources(name, args) for arg in ("--data", source)]
-        argv += [*BRANCHES[name].recipe, *extra, "--test-share", "0", "--output-dir", str(folder)]
-        argv += ["--mixed-precision", "bf16"] if bf16_is_fast() else []
-        argv += ["--resume", "latest"] if args.resume and list(folder.glob("checkpoints/epoch-*")) else []
-        argv += ["--epochs", str(args.epochs)] if args.epochs else []  # later flags win: a shorter run
-        train_main(argv)
-    return folders
+    folder = args.run_dir
+    if args.resume and (folder / "model.safetensors").is_file():
+        return  # finished already
+    argv = [arg for source in sources(name, args) for arg in ("--data", source)]
+    argv += [*BRANCHES[name].recipe, "--test-share", "0", "--output-dir", str(folder)]
+    argv += ["--mixed-precision", "bf16"] if bf16_is_fast() else []
+    argv += ["--resume", "latest"] if args.resume and list(folder.glob("checkpoints/epoch-*")) else []
+    argv += ["--epochs", str(args.epochs)] if args.epochs else []  # later flags win: a shorter run
+    train_main(argv)
 
 
 def bf16_is_fast() -> bool:
@@ -141,17 +131,11 @@ def save_encoder(encoder: torch.nn.Module, path: Path, run_dir: Path, leave_out:
 
 
 @torch.no_grad()
-def export_face(run_dirs: list[Path], data: dict) -> dict[str, Any]:
-    """The face branch from one run, or an ensemble of several (their calibrated heads summed, the mix
-    chosen on validation): fp16 weights, the head, temperature and test-time augmentation (chosen on
-    validation too), the int8 calibration, and mini-Xception's temperature."""
-    members = [load_model_folder(run) for run in run_dirs]
-    tokenizer, val = members[0][1], data["validation"]
-    alone = [branch_logits(model, tokenizer, "image", val) for model, _ in members]
-    labels = alone[0][1]
-    temperatures = [fit_temperature(logits, labels) for logits, _ in alone]
-    mix, accuracy = choose_mix([logits / t for (logits, _), t in zip(alone, temperatures, strict=True)], labels)
-    model = face_model([m for m, _ in members], [w / t for w, t in zip(mix, temperatures, strict=True)])
+def export_face(run_dir: Path, data: dict) -> dict[str, Any]:
+    """The face branch: fp16 weights, the head with its temperature and test-time augmentation (both chosen
+    on validation), the int8 calibration, and mini-Xception's temperature."""
+    model, tokenizer = load_model_folder(run_dir)
+    val = data["validation"]
     tried = {}
     for tta in TTA_MODES:
         model.image.tta = tta
@@ -161,52 +145,16 @@ def export_face(run_dirs: list[Path], data: dict) -> dict[str, Any]:
     temperature = fit_temperature(*tried[tta])
     encoder = model.image.arch
     save_head("face", model.image_embed, model.image_head, temperature, torch.zeros(NUM_LABELS),
-              {"tta": tta, "encoder": encoder, "runs": ", ".join(r.name for r in run_dirs)})  # fmt: skip
+              {"tta": tta, "encoder": encoder, "run": run_dir.name})  # fmt: skip
     model.image.tta = "none"
     return {
-        "members_validation_accuracy": accuracy,
-        "mix": mix,
         "validation_accuracy_by_tta": by_tta,
         "tta": tta,
         "temperature": temperature,
-        "weights": save_encoder(model.image.model, image_spec(encoder).weights, run_dirs[0]),
+        "weights": save_encoder(model.image.model, image_spec(encoder).weights, run_dir),
         "int8_calibration": export_int8_calibration(model, tokenizer, data["train"]),
         "mini_xception": export_mini_xception(val),
     }
-
-
-def choose_mix(scaled: list[torch.Tensor], labels: torch.Tensor) -> tuple[list[float], dict[str, float]]:
-    """Weights of the members' calibrated logits (two members: 0.1 steps, by validation accuracy)."""
-    accuracy = lambda logits: float((logits.argmax(-1) == labels).double().mean())  # noqa: E731
-    report = {f"member {i + 1}": accuracy(s) for i, s in enumerate(scaled)}
-    if len(scaled) == 1:
-        return [1.0], report
-    # Every mix in 0.1 steps (weights summing to 1); on a tie, the most even one.
-    if len(scaled) == 2:
-        grid = [[a / 10, (10 - a) / 10] for a in range(11)]
-    else:
-        grid = [[a / 10, b / 10, (10 - a - b) / 10] for a in range(11) for b in range(11 - a)]
-    mixed = lambda w: sum(wi * s for wi, s in zip(w, scaled, strict=True))  # noqa: E731
-    best = max(grid, key=lambda w: (accuracy(mixed(w)), -max(w)))
-    report["ensemble"] = accuracy(mixed(best))
-    return best, report
-
-
-def face_model(members: list, scales: list[float]):
-    """One served face model: the single member as it is, or an ensemble tower with the scaled heads summed."""
-    from fusion.model import create_model
-
-    if len(members) == 1:
-        return members[0].eval()
-    model = create_model("bert-tiny-random", f"face_resnet18x{len(members)}", pretrained_image=False,
-                         image_norm=False, fusion_hidden=[]).eval()  # fmt: skip
-    tower = model.image.model
-    for i, member in enumerate(members):
-        tower.nets[i].load_state_dict(member.image.model.state_dict())
-        tower.norms[i].load_state_dict(member.image_embed.norm.state_dict())
-    model.image_head.weight.copy_(torch.cat([s * m.image_head.weight for s, m in zip(scales, members, strict=True)], 1))
-    model.image_head.bias.copy_(sum(s * m.image_head.bias for s, m in zip(scales, members, strict=True)))
-    return model
 
 
 def export_int8_calibration(model, tokenizer, train_rows, images: int = 300) -> dict[str, Any]:
@@ -277,7 +225,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last epoch")
     parser.add_argument("--skip-training", action="store_true", help="only export from the finished run in --run-dir")
     parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (quick checks)")
-    parser.add_argument("--member", type=int, default=None, help="train only this member of an ensemble, then stop")
     args = parser.parse_args(argv)
     from train.scoring import score_default
 
@@ -285,11 +232,8 @@ def main(argv: list[str] | None = None) -> None:
         args.run_dir = args.run_dir or Path("runs") / f"default-{args.branch}"
         if not args.skip_training:
             train_branch(args.branch, args)
-        if args.member:
-            return  # one member of several (e.g. runs in parallel): export once all are trained
         data = load_sources(sources(args.branch, args))[0]
-        folders = run_dirs(args.branch, args.run_dir)
-        facts = export_face(folders, data) if args.branch == "face" else export_text(folders[0], data)
+        facts = export_face(args.run_dir, data) if args.branch == "face" else export_text(args.run_dir, data)
         write_json(args.run_dir / "export.json", facts)
         print(f"Exported the {args.branch} branch: {facts}")
     from fusion.default_model import face_encoder
