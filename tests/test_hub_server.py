@@ -1,4 +1,4 @@
-"""The fake Hub (tests/hub_server.py) driven by the real `huggingface_hub` and `datasets` clients."""
+"""The fake Hub (tests/hub_server/) driven by the real `huggingface_hub` and `datasets` clients."""
 
 from __future__ import annotations
 
