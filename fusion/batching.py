@@ -13,6 +13,7 @@ import threading
 from concurrent.futures import Future
 from typing import Any
 
+from fusion.faces import MAX_FACES
 from fusion.predictor import MAX_BATCH, EmotionPredictor, Prediction, PreparedRequest
 
 
@@ -31,9 +32,14 @@ class MicroBatcher:
         self._worker.start()
 
     def predict(
-        self, image: Any = None, text: str | None = None, face: int | None = None, timeout: float | None = 120
+        self,
+        image: Any = None,
+        text: str | None = None,
+        face: int | None = None,
+        timeout: float | None = 120,
+        max_faces: int = MAX_FACES,
     ) -> Prediction:
-        prepared = self.predictor.prepare(image, text, face)  # raises the caller's own ValueErrors
+        prepared = self.predictor.prepare(image, text, face, max_faces)  # raises the caller's own ValueErrors
         future: Future = Future()
         self._queue.put((prepared, future))
         return future.result(timeout=timeout)

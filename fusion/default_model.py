@@ -63,8 +63,8 @@ def face_encoder(branch: str) -> str:
 
 
 def default_architecture(branch: str = FACE_BRANCHES[0], pretrained: bool = True) -> EmotionFusionModel:
-    """Fine-tuned MiniLM + a face encoder, one linear fusion layer; heads without a LayerNorm (mini-Xception's
-    logits, an ensemble that normalises inside) leave it out."""
+    """Fine-tuned MiniLM + a face encoder, one linear fusion layer; a head without a LayerNorm (mini-Xception's
+    logits) leaves it out."""
     head = load_float_weights(HEADS[branch]) if HEADS[branch].is_file() else {}
     return create_model(
         TEXT_ENCODER,

@@ -104,7 +104,7 @@ TINY_BERT = {
 }
 
 ASSETS = Path(__file__).resolve().parent / "assets"
-# The packaged MiniLM fine-tuned on GoEmotions (`python -m train.default_assets text`); absent until built.
+# The packaged MiniLM fine-tuned on GoEmotions: committed; `python -m train.default_assets text` rebuilds it.
 PACKAGED_MINILM_GOEMOTIONS = ASSETS / "minilm_goemotions.safetensors"
 
 TEXT_ENCODERS: dict[str, TextEncoderSpec] = {
@@ -211,7 +211,7 @@ FER_MINI_XCEPTION_INPUT = {"image_size": 64, "color_mode": "L", "mean": (0.5,), 
 # A face crop from a detector's box plus 10% per side, 48 px gray, as FER2013's faces.
 FACE48_INPUT = {"image_size": 48, "color_mode": "L", "mean": (0.5,), "std": (0.25,), "face_margin": 0.1}
 PACKAGED_FER = ASSETS / "fer_mini_xception.safetensors"
-# The project's ResNet trained on FER2013 (`python -m train.default_assets face`); absent until built.
+# The project's ResNet trained on FER2013: committed; `python -m train.default_assets face` rebuilds it.
 PACKAGED_FACE_RESNET = ASSETS / "face_resnet18_fer2013.safetensors"
 
 IMAGE_ENCODERS: dict[str, ImageEncoderSpec] = {

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from fusion.faces import FaceCrop
+from fusion.faces import MAX_FACES, FaceCrop
 from fusion.hub import load_model_folder, resolve_model_source
 from fusion.model import EmotionFusionModel
 from fusion.preprocess import ImageInput, InvalidImageError, Preprocessor
@@ -81,7 +81,6 @@ class PreparedRequest:
     """One request after validation: its faces (largest first; [] when none or no image), which one
     is fused with the text, and the text."""
 
-    index: int
     faces: list[FaceCrop]
     fused: int
     text: str | None
@@ -151,33 +150,31 @@ class EmotionPredictor:
         return result
 
     def predict_batch(
-        self, items: Sequence[tuple[ImageInput | None, str | None] | dict[str, Any]], return_errors: bool = False
+        self,
+        items: Sequence[tuple[ImageInput | None, str | None] | dict[str, Any]],
+        return_errors: bool = False,
+        max_faces: int = MAX_FACES,
     ) -> list[Prediction | ValueError]:
         """Predict many (image, text) pairs in batches of up to `MAX_BATCH`.
 
         With `return_errors`, a bad item yields its `ValueError` in place and the others are
         still predicted (one user's broken upload must not fail a whole server batch).
+        `max_faces=1` scores only the largest face (a video frame, a live frame).
         """
-        requests = [_as_request(item) for item in items]
-        results: list[Prediction | ValueError | None] = [None] * len(requests)
+        results: list[Prediction | ValueError | None] = [None] * len(items)
         valid: list[PreparedRequest] = []
-        for i, (image, text, face) in enumerate(requests):
+        at: list[int] = []  # the item each prepared request came from
+        for i, item in enumerate(items):
             try:
-                valid.append(self._prepare(i, image, text, face))
+                valid.append(self.prepare(*_as_request(item), max_faces=max_faces))
+                at.append(i)
             except (NoInputError, NoFaceError, FaceChoiceError, InvalidImageError) as err:
                 if not return_errors:
                     raise
                 results[i] = err
-        for item, prediction in zip(valid, self.predict_prepared(valid), strict=True):
-            results[item.index] = prediction
+        for i, prediction in zip(at, self.predict_prepared(valid), strict=True):
+            results[i] = prediction
         return results  # type: ignore[return-value]
-
-    def prepare(
-        self, image: ImageInput | None = None, text: str | None = None, face: int | None = None
-    ) -> PreparedRequest:
-        """The request's input checks, decoding and face detection: the part of `predict` a server can run in
-        each caller's thread, before batching the model step (`predict_prepared`). Raises like `predict`."""
-        return self._prepare(0, image, text, face)
 
     def predict_prepared(self, items: list[PreparedRequest]) -> list[Prediction]:
         """The model step for prepared requests, in chunks of at most `MAX_BATCH` rows (a row per face)."""
@@ -191,15 +188,21 @@ class EmotionPredictor:
                 chunk.append(item)
         return predictions
 
-    def _prepare(
-        self, index: int, image: ImageInput | None, text: str | None, face: int | None = None
+    def prepare(
+        self,
+        image: ImageInput | None = None,
+        text: str | None = None,
+        face: int | None = None,
+        max_faces: int = MAX_FACES,
     ) -> PreparedRequest:
+        """The request's input checks, decoding and face detection: the part of `predict` a server can run in
+        each caller's thread, before batching the model step (`predict_prepared`). Raises like `predict`."""
         if text is not None and not isinstance(text, str):
             raise NoInputError(f"The text must be a string, not {type(text).__name__}.")
         text = text if text and text.strip() else None
         if image is None and text is None:
             raise NoInputError(NO_INPUT_MESSAGE)
-        faces = self.preprocessor.faces(image) if image is not None else []
+        faces = self.preprocessor.faces(image, max_faces) if image is not None else []
         if image is not None and not faces and text is None:
             raise NoFaceError(NO_FACE_MESSAGE)
         fused = 0 if face is None else int(face) - 1
@@ -207,7 +210,7 @@ class EmotionPredictor:
             raise FaceChoiceError(
                 f"Face {face} was asked for, but {len(faces)} face(s) were found: pick 1 to {len(faces)}."
             )
-        return PreparedRequest(index, faces, fused, text, image_given=image is not None)
+        return PreparedRequest(faces, fused, text, image_given=image is not None)
 
     @torch.inference_mode()
     def _predict_prepared(self, chunk: list[PreparedRequest]) -> list[Prediction]:

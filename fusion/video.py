@@ -95,7 +95,7 @@ def score_video(
     results: list[FrameResult] = []
     for start in range(0, len(frames), BATCH):
         chunk = frames[start : start + BATCH]
-        answers = predictor.predict_batch([(image, None) for _, image in chunk], return_errors=True)
+        answers = predictor.predict_batch([(image, None) for _, image in chunk], return_errors=True, max_faces=1)
         for (seconds, _), answer in zip(chunk, answers, strict=True):
             if isinstance(answer, NoFaceError):
                 results.append(FrameResult(seconds, False, None, None))

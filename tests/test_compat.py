@@ -1,4 +1,4 @@
-"""Old model folders and the offline default predict exactly as before encoders carried their preprocessing.
+"""Model folders saved before encoders carried their preprocessing load and predict exactly as before.
 
 Reference predictions in tests/data were written by the code before that change (see tests/data/README.md).
 """

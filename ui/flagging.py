@@ -14,7 +14,7 @@ from typing import Any
 
 import gradio as gr
 
-from flags.store import FlagRecord, FlagStore
+from flags.store import FlagStore
 from fusion.preprocess import load_image
 
 FLAGS_PER_SESSION = 10  # a visitor flags a few wrong answers; a script posting hundreds is refused
@@ -48,19 +48,16 @@ class FlagStoreCallback(gr.FlaggingCallback):
 
     def __init__(self, store: FlagStore, model: str, revision: str | None = None):
         self.store, self.model, self.revision = store, model, revision
-        self.components: list[gr.components.Component] = []
-        self.last: FlagRecord | None = None
 
     def setup(self, components: Sequence[gr.components.Component], flagging_dir: str) -> None:
         if str(flagging_dir) != str(self.store.root):
             raise ValueError(f"This callback writes to {self.store.root}, not {flagging_dir}.")
-        self.components = list(components)
 
     def flag(self, flag_data: list[Any], flag_option: str | None = None, username: str | None = None) -> int:
         """Store one flag; returns how many flags the store holds. Bad input raises `ValueError`."""
         image, text, details, corrected = flag_data
         details = details or {}
-        self.last = self.store.add(
+        self.store.add(
             corrected=corrected,
             text=text,
             image=load_image(_path(image)) if image else None,

@@ -23,7 +23,7 @@ def build_live_tab(batcher: MicroBatcher) -> None:
         if frame is None:
             return None, "Waiting for the camera..."
         try:
-            result = batcher.predict(image=frame)
+            result = batcher.predict(image=frame, max_faces=1)  # the label shown is the largest face's
         except NoFaceError:
             return None, NO_FACE_LIVE
         except ValueError as err:

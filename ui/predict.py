@@ -102,7 +102,8 @@ def build_predict_tab(
             return "Flag not saved (storage problem)."
         except ValueError as err:
             raise gr.Error(str(err), print_exception=False) from None
-        return f"Thanks! Flagged as **{flagger.last.corrected}** (predicted {flagger.last.predicted})."
+        # from this request's own values: the callback is shared by every visitor
+        return f"Thanks! Flagged as **{corrected}** (predicted {details['label']})."
 
     with gr.Tab("Predict", id="predict"):
         with gr.Row():
