@@ -18,13 +18,9 @@ import argparse
 import json
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-PEER_LABELS = {"angry": "angry", "disgust": "disgust", "fear": "fear", "happy": "happy", "sad": "sad",
-               "surprise": "surprise", "neutral": "neutral"}  # fmt: skip
 
 
 def as_peer(folder: Path) -> None:
@@ -46,7 +42,7 @@ def as_peer(folder: Path) -> None:
         detected += bool(detector.detect_emotions(face))
         found = detector.detect_emotions(face, face_rectangles=[(0, 0, face.shape[1], face.shape[0])])
         emotions = found[0]["emotions"] if found else {}
-        answers.append(PEER_LABELS[max(emotions, key=emotions.get)] if emotions else None)
+        answers.append(max(emotions, key=emotions.get) if emotions else None)  # fer uses our label names
     print(json.dumps({"ms_per_frame": statistics.median(times), "answers": answers, "detected": detected}))
 
 
@@ -56,7 +52,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--data-root", type=Path, default=Path(__file__).resolve().parent.parent.parent / "shared" / "data"
     )
-    parser.add_argument("--faces", type=int, default=3589, help="FER2013 validation faces to score (all by default)")
+    parser.add_argument("--faces", type=int, default=None, help="FER2013 validation faces to score (default: all)")
     parser.add_argument("--as-peer", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -70,7 +66,8 @@ def main(argv: list[str] | None = None) -> dict:
     from fusion.predictor import EmotionPredictor
     from train.data import load_sources
 
-    rows = load_sources([str(args.data_root / "fer2013" / "validation.parquet")])[0]["all"].select(range(args.faces))
+    rows = load_sources([str(args.data_root / "fer2013" / "validation.parquet")])[0]["all"]
+    rows = rows.select(range(min(args.faces, len(rows)))) if args.faces else rows
     faces, labels = list(rows["image"]), [EMOTIONS[i] for i in rows["label"]]
     frame = webcam_frame()
     predictor = EmotionPredictor.load(ensure_default_model())
@@ -102,4 +99,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(0 if main() is not None else 1)
+    main()

@@ -28,7 +28,7 @@ from fusion.hub import save_model_folder  # noqa: E402
 from fusion.model import EmotionFusionModel  # noqa: E402
 from fusion.predictor import EmotionPredictor  # noqa: E402
 from fusion.preprocess import load_tokenizer  # noqa: E402
-from fusion.quantize import CALIBRATION_FILE, calibrate, calibration_inputs  # noqa: E402
+from fusion.quantize import CALIBRATION_FILE, calibrate_on_rows  # noqa: E402
 from train.data import load_sources  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -44,8 +44,7 @@ def bert_resnet50_folder(folder: Path) -> Path:
     )
     tokenizer = load_tokenizer(packaged_minilm_path())
     save_model_folder(model.eval(), tokenizer, folder)
-    faces = load_sources([str(DATA / "fer2013" / "train.parquet")])[0]["all"].shuffle(seed=0).select(range(300))
-    stats = calibrate(model.image.model, calibration_inputs(model, tokenizer, faces["image"]))
+    stats = calibrate_on_rows(model, tokenizer, load_sources([str(DATA / "fer2013" / "train.parquet")])[0]["all"])
     (folder / CALIBRATION_FILE).write_text(json.dumps(stats))
     return folder
 

@@ -68,6 +68,13 @@ def calibrate(network: nn.Module, batches: list[torch.Tensor]) -> dict[str, Any]
     return {"input_shape": list(batches[0].shape[1:]), "images": sum(len(b) for b in batches), "ranges": ranges}
 
 
+def calibrate_on_rows(model, tokenizer, rows, images: int = 300) -> dict[str, Any]:
+    """`calibrate` on `images` rows of a dataset with an image column (shuffled, seed 0: files are often
+    grouped by label)."""
+    rows = rows.shuffle(seed=0).select(range(min(images, len(rows))))
+    return calibrate(model.image.model, calibration_inputs(model, tokenizer, rows["image"]))
+
+
 def static_int8(network: nn.Module, calibration: dict[str, Any]) -> nn.Module:
     """The CNN in static int8, with the stored activation ranges (raises if they do not fit the network)."""
     from torch.ao.quantization.quantize_fx import convert_fx

@@ -137,6 +137,8 @@ def test_a_few_steps_on_real_faces_and_the_predictor_equals_the_raw_encoder(tmp_
                           "--test-share", "0", "--label-smoothing", "0.1", "--optimizer", "sgd",
                           "--output-dir", str(tmp_path / "run")])  # fmt: skip
     assert metrics["held_out_split"] == "validation" and metrics["test"]["image only"]["n"] == 48
+    card = (tmp_path / "run" / "README.md").read_text()
+    assert "held-out validation split" in card and "split: validation" in card and "split: test" not in card
     assert len(metrics["history"]) == 1 and metrics["history"][0]["cpu_seconds"] > 0
     predictor = EmotionPredictor.load(tmp_path / "run")
     assert predictor.model.preprocess_cfg.image_size == 48 and predictor.model.preprocess_cfg.color_mode == "L"

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from fusion.hub import load_model_folder
-from fusion.quantize import CALIBRATION_FILE, calibrate, calibration_inputs
+from fusion.quantize import CALIBRATION_FILE, calibrate_on_rows
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -28,9 +28,8 @@ def main(argv: list[str] | None = None) -> Path:
 
     by_split = load_sources([args.data])[0]
     rows = by_split.get(args.split, by_split.get("all"))
-    rows = rows.shuffle(seed=0).select(range(min(args.images, len(rows))))
     model, tokenizer = load_model_folder(args.model)
-    stats = calibrate(model.image.model, calibration_inputs(model, tokenizer, rows["image"]))
+    stats = calibrate_on_rows(model, tokenizer, rows, args.images)
     out = args.out or args.model / CALIBRATION_FILE
     out.write_text(json.dumps({**stats, "data": f"{args.data} [{args.split}]"}, indent=1) + "\n")
     print(f"Calibrated on {stats['images']} images; wrote {out}")

@@ -159,10 +159,9 @@ def export_face(run_dir: Path, data: dict) -> dict[str, Any]:
 
 def export_int8_calibration(model, tokenizer, train_rows, images: int = 300) -> dict[str, Any]:
     """The face CNN's activation ranges on 300 training faces, for int8 serving (fusion.quantize)."""
-    from fusion.quantize import calibrate, calibration_inputs
+    from fusion.quantize import calibrate_on_rows
 
-    rows = train_rows.shuffle(seed=0).select(range(min(images, len(train_rows))))
-    stats = calibrate(model.image.model, calibration_inputs(model, tokenizer, rows["image"]))
+    stats = calibrate_on_rows(model, tokenizer, train_rows, images)
     INT8_CALIBRATION.write_text(json.dumps({**stats, "data": "FER2013 train (300 faces, seed 0)"}, indent=1) + "\n")
     return {"file": INT8_CALIBRATION.name, "images": stats["images"]}
 
@@ -235,13 +234,14 @@ def main(argv: list[str] | None = None) -> None:
         data = load_sources(sources(args.branch, args))[0]
         facts = export_face(args.run_dir, data) if args.branch == "face" else export_text(args.run_dir, data)
         write_json(args.run_dir / "export.json", facts)
-        print(f"Exported the {args.branch} branch: {facts}")
+        print(f"Exported the {args.branch} branch: {facts}\nThen: python -m train.default_assets score")
+        return
     from fusion.default_model import face_encoder
 
     weights = image_spec(face_encoder("face")).weights
     missing = [p.name for p in (*HEADS.values(), weights, PACKAGED_MINILM_GOEMOTIONS) if not p.is_file()]
     if missing:
-        raise SystemExit(f"Not scored yet: build the other branch first (missing {missing}).")
+        raise SystemExit(f"Build both branches first (missing {missing}).")
     score_default(args.data_root, METRICS)
 
 

@@ -64,7 +64,7 @@ def _pct(value: float | None) -> str:
 
 
 def metrics_table(metrics: dict[str, Any]) -> str:
-    """Markdown table of the test ablation (both / image only / text only)."""
+    """Markdown table of the held-out ablation (both / image only / text only)."""
     rows = ["| input | accuracy | macro-F1 | n |", "|---|---|---|---|"]
     for name, result in metrics.get("test", {}).items():
         rows.append(f"| {name} | {_pct(result['accuracy'])} | {_pct(result['macro_f1'])} | {result['n']} |")
@@ -74,9 +74,10 @@ def metrics_table(metrics: dict[str, Any]) -> str:
 def write_model_card(
     folder: Path, metrics: dict[str, Any], training: dict[str, Any], repo_id: str | None = None
 ) -> Path:
-    """README.md with Hub metadata (model-index from the test metrics) and the human-readable report."""
+    """README.md with Hub metadata (model-index from the held-out metrics, named by their split) and the report."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+    held_out = metrics.get("held_out_split", "test")  # "validation" when the run kept no test split
     fused = metrics.get("test", {}).get("image+text") or next(iter(metrics.get("test", {}).values()), None)
     datasets = [d[len("hub:") :].split(":")[0].split("@")[0] for d in training.get("data", []) if d.startswith("hub:")]
     eval_results = []
@@ -88,7 +89,7 @@ def write_model_card(
                     task_name="Multimodal emotion recognition",
                     dataset_type=datasets[0] if datasets else "local",
                     dataset_name=", ".join(training.get("data", [])) or "local data",
-                    dataset_split="test",
+                    dataset_split=held_out,
                     metric_type=metric,
                     metric_name="macro F1" if key == "macro_f1" else "accuracy",
                     metric_value=round(float(fused[key]), 4),
@@ -114,6 +115,7 @@ def write_model_card(
         training=training,
         training_json=json.dumps(training, indent=2, sort_keys=True),
         has_confusion=(folder / "confusion_matrix.png").is_file(),
+        held_out_split=held_out,
     )
     path = folder / "README.md"
     card.save(path)

@@ -62,7 +62,7 @@ def score_default(data_root: Path, out: Path, parts: tuple[str, ...] | None = No
     texts, text_labels = list(dev["text"]), torch.tensor(dev["label"])
     with tempfile.TemporaryDirectory() as tmp:
         predictor = EmotionPredictor.load(build_default_model(Path(tmp) / "default"))
-        alternative = EmotionPredictor.load(build_default_model(Path(tmp) / "mini", "mini_xception"))
+        mini = Path(tmp) / "mini"
         names = predictor.labels
         rows = {  # what each score runs, built only when asked for
             "face": lambda: scored(
@@ -70,7 +70,14 @@ def score_default(data_root: Path, out: Path, parts: tuple[str, ...] | None = No
             ),
             "face_raw_encoder": lambda: scored(raw_encoder(predictor, faces), face_labels, names),
             "face_mini_xception": lambda: scored(
-                predict_rows(alternative, faces, [None] * len(faces), "mini-Xception"), face_labels, names
+                predict_rows(
+                    EmotionPredictor.load(build_default_model(mini, "mini_xception")),
+                    faces,
+                    [None] * len(faces),
+                    "mini-Xception",
+                ),
+                face_labels,
+                names,
             ),
             "text": lambda: scored(
                 predict_rows(predictor, [None] * len(texts), texts, "GoEmotions dev"), text_labels, names
