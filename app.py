@@ -54,11 +54,11 @@ __all__ = ["MAX_TEXT_CHARS", "build_demo", "main"]
 
 def model_label(predictor: EmotionPredictor) -> str:
     """What the footer names: a Hub repo id, "offline default", or a local folder's name (never a path)."""
-    from fusion.default_model import DEFAULT_MODEL_DIR
+    from fusion.hub import DEFAULT_MODEL
 
     source = Path(predictor.source)
     if source.is_dir():
-        return "offline default" if source.resolve() == DEFAULT_MODEL_DIR.resolve() else f"local model {source.name}"
+        return "offline default" if source.resolve() == DEFAULT_MODEL.resolve() else f"local model {source.name}"
     return predictor.source + (f" @ {predictor.revision}" if predictor.revision else "")
 
 
@@ -100,8 +100,7 @@ def load_predictor(
     model: str | None, revision: str | None = None, quantize: str = "none"
 ) -> tuple[EmotionPredictor, str | None]:
     """The configured model, or the offline default with a notice saying why it is served instead."""
-    from fusion.default_model import ensure_default_model
-    from fusion.hub import ModelSourceError
+    from fusion.hub import DEFAULT_MODEL, ModelSourceError
 
     notice = None
     if model:
@@ -110,7 +109,7 @@ def load_predictor(
         except (ModelSourceError, OSError, ValueError) as err:
             notice = f"The configured model could not be loaded ({err}); serving the offline default model instead."
             logger.error(notice)
-    return EmotionPredictor.load(ensure_default_model(), quantize=quantize), notice
+    return EmotionPredictor.load(DEFAULT_MODEL, quantize=quantize), notice
 
 
 def default_flag_dir() -> str:

@@ -29,7 +29,7 @@ import app  # noqa: E402
 from bench.common import SHORT_TEXTS, print_table, time_calls, write_json  # noqa: E402
 from bench.serve import webcam_frame  # noqa: E402
 from flags.store import FlagStore  # noqa: E402
-from fusion.default_model import ensure_default_model  # noqa: E402
+from fusion.hub import DEFAULT_MODEL  # noqa: E402
 from fusion.predictor import EmotionPredictor  # noqa: E402
 
 
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--requests", type=int, default=6, help="requests per caller")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    predictor = EmotionPredictor.load(ensure_default_model())
+    predictor = EmotionPredictor.load(DEFAULT_MODEL)
     predictor.warm_up()
     image = str(Path(tempfile.mkdtemp()) / "frame.jpg")
     webcam_frame().save(image, quality=90)

@@ -17,11 +17,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.common import print_table, time_calls, write_json  # noqa: E402
 from bench.serve import webcam_frame  # noqa: E402
-from fusion.default_model import ensure_default_model  # noqa: E402
 from fusion.explain import explain_face, explain_text  # noqa: E402
+from fusion.hub import DEFAULT_MODEL  # noqa: E402
 from fusion.predictor import EmotionPredictor  # noqa: E402
 from fusion.video import score_video  # noqa: E402
-from train.synthetic.media import group_photo, write_clip  # noqa: E402
+from tests.synthetic.media import group_photo, write_clip  # noqa: E402
 
 TEXT = "I really cannot believe they cancelled the show again tonight"
 
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    predictor = EmotionPredictor.load(ensure_default_model())
+    predictor = EmotionPredictor.load(DEFAULT_MODEL)
     frame, group = webcam_frame(), group_photo()[0]
     crop = predictor.predict(image=frame).face_crop
     clip = write_clip(Path(tempfile.mkdtemp()) / "clip.mp4", [frame] * 100, fps=10)  # 10 s

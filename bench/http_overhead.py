@@ -31,7 +31,7 @@ import httpx  # noqa: E402
 
 from bench.common import SHORT_TEXTS, print_table, time_calls, write_json  # noqa: E402
 from bench.serve import webcam_frame  # noqa: E402
-from fusion.default_model import ensure_default_model  # noqa: E402
+from fusion.hub import DEFAULT_MODEL  # noqa: E402
 from fusion.predictor import EmotionPredictor  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,7 +130,7 @@ def concurrent(server: Server, image: str, callers: int, requests: int) -> dict:
 
 def bare_predictor(image: str, quantize: str, repeats: int) -> dict:
     """The same request straight to `EmotionPredictor` in this process: wall and CPU time."""
-    predictor = EmotionPredictor.load(ensure_default_model(), quantize=quantize)
+    predictor = EmotionPredictor.load(DEFAULT_MODEL, quantize=quantize)
     predictor.warm_up()
     cpu = time.process_time()
     timing = time_calls(lambda i: predictor.predict(image=image, text=SHORT_TEXTS[i % 8]), repeats, warmup=0)

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from bench.common import print_table, time_calls, write_json
     from bench.serve import webcam_frame
-    from fusion.default_model import ensure_default_model
+    from fusion.hub import DEFAULT_MODEL
     from fusion.labels import EMOTIONS
     from fusion.predictor import EmotionPredictor
     from train.data import load_sources
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> dict:
     rows = rows.select(range(min(args.faces, len(rows)))) if args.faces else rows
     faces, labels = list(rows["image"]), [EMOTIONS[i] for i in rows["label"]]
     frame = webcam_frame()
-    predictor = EmotionPredictor.load(ensure_default_model())
+    predictor = EmotionPredictor.load(DEFAULT_MODEL)
     ours_ms = time_calls(lambda _: predictor.predict(image=frame), 30)["median_ms"]
     ours = [p.label for p in predictor.predict_batch([(face, None) for face in faces])]
     with tempfile.TemporaryDirectory() as tmp:

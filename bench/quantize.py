@@ -22,14 +22,14 @@ import torch  # noqa: E402
 
 from bench.common import SHORT_TEXTS, print_table, time_calls, write_json  # noqa: E402
 from bench.serve import BERT_BASE, original_path, webcam_frame  # noqa: E402
-from fusion.default_model import ensure_default_model  # noqa: E402
 from fusion.encoders import packaged_minilm_path  # noqa: E402
-from fusion.hub import save_model_folder  # noqa: E402
+from fusion.hub import DEFAULT_MODEL  # noqa: E402
 from fusion.model import EmotionFusionModel  # noqa: E402
 from fusion.predictor import EmotionPredictor  # noqa: E402
 from fusion.preprocess import load_tokenizer  # noqa: E402
 from fusion.quantize import CALIBRATION_FILE, calibrate_on_rows  # noqa: E402
 from train.data import load_sources  # noqa: E402
+from train.export import save_model_folder  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rows", type=int, default=0, help="rows of each split for the accuracy check (0: all)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    frame, default = webcam_frame(), ensure_default_model()
+    frame, default = webcam_frame(), DEFAULT_MODEL
     with tempfile.TemporaryDirectory() as tmp:
         rows = [
             speed("bert-base + resnet50", bert_resnet50_folder(Path(tmp)), args.repeats, frame),

@@ -53,10 +53,9 @@ def models() -> dict[str, tuple[EmotionFusionModel, object]]:
         ),
         "minilm + resnet18": (create_model("minilm-l6", "resnet18", pretrained_image=False), tokenizer),
     }
-    from fusion.default_model import ensure_default_model
-    from fusion.hub import load_model_folder
+    from fusion.hub import DEFAULT_MODEL, load_model_folder
 
-    found["offline default"] = load_model_folder(ensure_default_model())
+    found["offline default"] = load_model_folder(DEFAULT_MODEL)
     return found
 
 

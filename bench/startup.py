@@ -38,9 +38,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    from fusion.default_model import ensure_default_model
-
-    ensure_default_model()  # built once beforehand: start-up is measured for a set-up machine
     port = _free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONPATH": str(ROOT),
            "GRADIO_EXAMPLES_CACHE": tempfile.mkdtemp()}  # fmt: skip

@@ -41,7 +41,7 @@ def run(data: str, epochs: int, image_size: int, *extra: str) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=None, help="a data source (default: generate one with train.synthetic)")
+    parser.add_argument("--data", default=None, help="a data source (default: generate one with tests.synthetic)")
     parser.add_argument("--n", type=int, default=1400, help="rows to generate when --data is not given")
     parser.add_argument("--epochs", type=int, default=3, help="epochs of the frozen-encoder runs")
     parser.add_argument("--fine-tune-epochs", type=int, default=8, help="epochs of the image-tower run")
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.data is None:
-        from train.synthetic import generate
+        from tests.synthetic import generate
 
         args.data = str(generate(Path(tempfile.mkdtemp(prefix="synthetic-")), n=args.n, seed=0, image_size=128))
     runs = {

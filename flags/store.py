@@ -24,8 +24,8 @@ from typing import Any
 from PIL import Image
 
 from fusion.labels import EMOTIONS, parse_label
+from fusion.preprocess import MAX_TEXT_CHARS
 
-MAX_TEXT_CHARS = 5000
 MAX_FLAGS = 20_000  # a public Space must not fill its disk with flags; past this, new flags are refused
 
 

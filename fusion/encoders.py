@@ -26,6 +26,10 @@ from fusion.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessCfg, conver
 logger = logging.getLogger(__name__)
 
 POOLINGS = ("mean", "cls", "pooler")
+NO_ENCODER = "none"  # as an encoder name: the model has no tower for that modality
+ASSETS = Path(__file__).resolve().parent / "assets"
+# The offline default model: an ordinary model folder written by `python -m train.default_assets`.
+DEFAULT_MODEL = ASSETS / "default"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -35,7 +39,7 @@ POOLINGS = ("mean", "cls", "pooler")
 class TextTower(nn.Module):
     """A transformers encoder reduced to one vector per text."""
 
-    def __init__(self, config: dict[str, Any], pooling: str = "mean"):
+    def __init__(self, config: dict[str, Any], pooling: str = "mean", base: str | None = None):
         super().__init__()
         from transformers import AutoConfig, AutoModel
 
@@ -47,6 +51,7 @@ class TextTower(nn.Module):
         if pooling != "pooler" and getattr(self.model, "pooler", None) is not None:
             self.model.pooler = None  # unused weights would break DDP's gradient bookkeeping
         self.pooling = pooling
+        self.base = base  # a registered encoder whose weights fill those a saved folder leaves out
         self.dim = int(self.model.config.hidden_size)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -65,16 +70,13 @@ class TextEncoderSpec:
     """Where a named text encoder's weights and tokenizer come from.
 
     `source` is a Hub id or a local folder (weights + tokenizer); None means randomly
-    initialised from `config`. `tokenizer` names the tokenizer source when it differs. `delta`
-    is a safetensors file of fine-tuned weights loaded over the source's (every tensor but the
-    word embeddings, which fine-tuning left unchanged), so a fine-tuned encoder ships at half size.
+    initialised from `config`. `tokenizer` names the tokenizer source when it differs.
     """
 
     source: str | Callable[[], str] | None
     pooling: str = "mean"
     config: dict[str, Any] = field(default_factory=dict)
     tokenizer: str | Callable[[], str] | None = None
-    delta: Path | None = None
 
     def resolve_source(self) -> str | None:
         return self.source() if callable(self.source) else self.source
@@ -103,14 +105,9 @@ TINY_BERT = {
     "max_position_embeddings": 512,
 }
 
-ASSETS = Path(__file__).resolve().parent / "assets"
-# The packaged MiniLM fine-tuned on GoEmotions: committed; `python -m train.default_assets text` rebuilds it.
-PACKAGED_MINILM_GOEMOTIONS = ASSETS / "minilm_goemotions.safetensors"
-
 TEXT_ENCODERS: dict[str, TextEncoderSpec] = {
     "bert-base-uncased": TextEncoderSpec(source="bert-base-uncased", pooling="pooler"),
     "minilm-l6": TextEncoderSpec(source=packaged_minilm_path, pooling="mean"),
-    "minilm-l6-goemotions": TextEncoderSpec(source=packaged_minilm_path, delta=PACKAGED_MINILM_GOEMOTIONS),
     "bert-tiny-random": TextEncoderSpec(source=None, config=TINY_BERT, tokenizer=packaged_minilm_path),
 }
 
@@ -145,21 +142,37 @@ def load_pretrained_text(tower: TextTower, spec: TextEncoderSpec) -> None:
     unexpected = [k for k in unexpected if not k.startswith("pooler.")]
     if missing or unexpected:
         raise RuntimeError(f"Text encoder weights from {source} do not match: {missing[:5]} {unexpected[:5]}")
-    if spec.delta is not None:
-        if not spec.delta.is_file():
-            raise FileNotFoundError(f"Fine-tuned text weights {spec.delta} are missing; rebuild them (see the README).")
-        delta = load_float_weights(spec.delta)
-        unknown = sorted(set(delta) - set(tower.model.state_dict()))
-        if unknown:
-            raise RuntimeError(f"{spec.delta.name} holds weights this text encoder lacks: {unknown[:5]}")
-        tower.model.load_state_dict(delta, strict=False)
 
 
-def load_float_weights(path: Path) -> dict[str, torch.Tensor]:
-    """A safetensors file with floating-point tensors in float32 (packaged weights are stored in fp16)."""
-    from safetensors.torch import load_file
+def base_text_weights(base: str, names: list[str]) -> dict[str, torch.Tensor]:
+    """The tensors `names` (the tower's own keys) of a registered text encoder's pretrained weights."""
+    source = text_spec(base).resolve_source()
+    if source is None:
+        raise ValueError(f"Text encoder {base!r} has no pretrained weights to take {names[:3]} from.")
+    local = Path(source) / "model.safetensors"
+    if local.is_file():  # read only what is needed (the packaged MiniLM is local)
+        return load_float_weights(local, names)
+    from transformers import AutoModel
 
-    return {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
+    state = AutoModel.from_pretrained(source, trust_remote_code=False).state_dict()
+    return {name: state[name] for name in names}
+
+
+def load_float_weights(path: Path, names: list[str] | None = None, prefix: str = "") -> dict[str, torch.Tensor]:
+    """Tensors of a safetensors file in float32 (packaged weights are stored in fp16): every one, the named ones,
+    or those under `prefix` (with the prefix taken off)."""
+    from safetensors import safe_open
+
+    out = {}
+    with safe_open(str(path), framework="pt") as handle:
+        for key in handle.keys():  # noqa: SIM118 - safe_open is not a mapping
+            if (names is None or key in names) and key.startswith(prefix):
+                value = handle.get_tensor(key)
+                out[key[len(prefix) :]] = value.float() if value.is_floating_point() else value
+    missing = sorted(set(names or []) - set(out))
+    if missing:
+        raise RuntimeError(f"{path} lacks the tensors {missing[:5]}.")
+    return out
 
 
 def _has_safetensors(source: str) -> bool | None:
@@ -185,9 +198,17 @@ class ImageEncoderSpec:
     """
 
     builder: Callable[[], nn.Module]
-    weights: Any  # a torchvision weights enum (ImageNet, downloaded), a packaged safetensors Path, or None
+    weights: Any  # a torchvision weights enum (ImageNet, downloaded), `PackagedWeights`, or None
     dim: int
     preprocess: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PackagedWeights:
+    """Weights in this repo: a safetensors file, or the tensors under `prefix` in a model folder's weights."""
+
+    path: Path
+    prefix: str = ""
 
 
 def _imagenet_resnet(builder: Callable[..., nn.Module]) -> Callable[[], nn.Module]:
@@ -210,9 +231,9 @@ IMAGENET_INPUT = {
 FER_MINI_XCEPTION_INPUT = {"image_size": 64, "color_mode": "L", "mean": (0.5,), "std": (0.5,), "face_margin": 0.1}
 # A face crop from a detector's box plus 10% per side, 48 px gray, as FER2013's faces.
 FACE48_INPUT = {"image_size": 48, "color_mode": "L", "mean": (0.5,), "std": (0.25,), "face_margin": 0.1}
-PACKAGED_FER = ASSETS / "fer_mini_xception.safetensors"
-# The project's ResNet trained on FER2013: committed; `python -m train.default_assets face` rebuilds it.
-PACKAGED_FACE_RESNET = ASSETS / "face_resnet18_fer2013.safetensors"
+PACKAGED_FER = PackagedWeights(ASSETS / "fer_mini_xception.safetensors")
+# The project's face ResNet: the default model's image tower (`python -m train.default_assets face` trains it).
+PACKAGED_FACE_RESNET = PackagedWeights(DEFAULT_MODEL / "model.safetensors", prefix="image.model.")
 
 IMAGE_ENCODERS: dict[str, ImageEncoderSpec] = {
     "resnet18": ImageEncoderSpec(
@@ -256,8 +277,7 @@ class ImageTower(nn.Module):
 
     def __init__(self, arch: str = "resnet18", preprocess: PreprocessCfg | None = None, tta: str = "none"):
         super().__init__()
-        if tta not in TTA_MODES:
-            raise ValueError(f"Unknown test-time augmentation {tta!r}; use one of {TTA_MODES}.")
+        self.check_tta(tta)
         spec = image_spec(arch)
         self.arch = arch
         self.tta = tta
@@ -266,6 +286,11 @@ class ImageTower(nn.Module):
         native = PreprocessCfg.from_dict(spec.preprocess)
         self.convert_from = None if preprocess is None or preprocess.same_pixels(native) else preprocess
         self.native = native
+
+    @staticmethod
+    def check_tta(mode: str) -> None:
+        if mode not in TTA_MODES:
+            raise ValueError(f"Unknown test-time augmentation {mode!r}; use one of {TTA_MODES}.")
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         if self.convert_from is not None:
@@ -300,11 +325,11 @@ def load_pretrained_image(tower: ImageTower) -> bool:
     weights = image_spec(tower.arch).weights
     if weights is None:
         return False
-    if isinstance(weights, Path):
-        if not weights.is_file():
-            logger.warning("No packaged weights for %s at %s; using random init.", tower.arch, weights)
+    if isinstance(weights, PackagedWeights):
+        if not weights.path.is_file():
+            logger.warning("No packaged weights for %s at %s; using random init.", tower.arch, weights.path)
             return False
-        tower.model.load_state_dict(load_float_weights(weights), strict=True)
+        tower.model.load_state_dict(load_float_weights(weights.path, prefix=weights.prefix), strict=True)
         return True
     try:
         state = weights.get_state_dict(progress=False)

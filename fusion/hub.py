@@ -1,4 +1,4 @@
-"""Model folders: save locally, resolve a local folder or Hub repo id, load safely.
+"""Model folders: resolve a local folder or Hub repo id, and load it safely (loading only; training writes folders).
 
 A model folder holds `config.json` (model + preprocessing config), `model.safetensors` and the
 tokenizer files. Pickled weights are never loaded.
@@ -6,17 +6,17 @@ tokenizer files. Pickled weights are never loaded.
 
 from __future__ import annotations
 
-import json
 import re
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from fusion.encoders import DEFAULT_MODEL
 from fusion.model import EmotionFusionModel
 from fusion.preprocess import load_tokenizer
 
+__all__ = ["DEFAULT_MODEL", "ModelSourceError", "load_model_folder", "resolve_model_source"]
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
@@ -28,15 +28,6 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 class ModelSourceError(ValueError):
     """A model source that is neither a usable folder nor a reachable Hub repo."""
-
-
-def save_model_folder(model: EmotionFusionModel, tokenizer: Any, folder: str | Path) -> Path:
-    """Write config, safetensors weights and tokenizer into `folder` (created if missing)."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 @contextmanager
@@ -93,63 +84,6 @@ def resolve_model_source(source: str | Path, revision: str | None = None, token:
         )
 
 
-def push_model_folder(
-    folder: str | Path,
-    repo_id: str,
-    private: bool = False,
-    token: str | None = None,
-    commit_message: str | None = None,
-    revision: str | None = None,
-) -> str:
-    """Upload a checked model folder (serving files only) in one commit; returns the commit URL.
-
-    The repo is created if missing. A commit is atomic on the Hub, so a failed push leaves the
-    previous revision intact; transient 5xx answers are retried.
-    """
-    from huggingface_hub import HfApi
-
-    folder = Path(folder)
-    check_model_folder(folder)
-    api = HfApi(token=token)
-    message = commit_message or _commit_message(folder)
-    with explain_hub_errors("push to", repo_id):
-        api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-        info = _retry(
-            lambda: api.upload_folder(
-                repo_id=repo_id,
-                folder_path=folder,
-                allow_patterns=SERVE_PATTERNS,
-                ignore_patterns=NESTED,
-                commit_message=message,
-                revision=revision,
-            )
-        )
-    return str(info.commit_url)
-
-
-def _commit_message(folder: Path) -> str:
-    """ "Upload model (test accuracy 81.2%, macro-F1 79.9%)" when metrics.json has them."""
-    try:
-        fused = next(iter(json.loads((folder / "metrics.json").read_text())["test"].values()))
-        return f"Upload model (test accuracy {100 * fused['accuracy']:.1f}%, macro-F1 {100 * fused['macro_f1']:.1f}%)"
-    except (OSError, ValueError, KeyError, StopIteration, TypeError):
-        return "Upload model"
-
-
-def _retry(call, attempts: int = 3, wait: float = 1.0):
-    from huggingface_hub.errors import HfHubHTTPError
-
-    for attempt in range(attempts):
-        try:
-            return call()
-        except HfHubHTTPError as err:
-            status = err.response.status_code if err.response is not None else 0
-            if status < 500 or attempt == attempts - 1:
-                raise
-            time.sleep(wait * 2**attempt)
-    raise AssertionError("unreachable")
-
-
 def check_model_folder(folder: Path) -> None:
     """Refuse folders without config or safetensors weights, naming what is missing."""
     if not (folder / CONFIG_FILE).is_file():
@@ -169,5 +103,8 @@ def load_model_folder(folder: str | Path, device: str = "cpu") -> tuple[EmotionF
     """Model (eval mode) and tokenizer from a checked local folder."""
     folder = Path(folder)
     check_model_folder(folder)
-    model = EmotionFusionModel.from_pretrained(folder, map_location=device)
+    try:
+        model = EmotionFusionModel.from_pretrained(folder, map_location=device)
+    except (TypeError, ValueError) as err:  # a config from another library, or weights that do not fit it
+        raise ModelSourceError(f"{folder} is not a usable emotion-fusion model folder: {err}") from None
     return model.to(device).eval(), load_tokenizer(folder)

@@ -85,6 +85,7 @@ class PreparedRequest:
     fused: int
     text: str | None
     image_given: bool
+    ignored: str | None = None  # a modality the model has no tower for ("text" or "image")
 
     @property
     def rows(self) -> list[tuple[FaceCrop | None, str | None]]:
@@ -202,6 +203,17 @@ class EmotionPredictor:
         text = text if text and text.strip() else None
         if image is None and text is None:
             raise NoInputError(NO_INPUT_MESSAGE)
+        ignored = None
+        for modality, given in (("text", text is not None), ("image", image is not None)):
+            if given and not self.model.has(modality):
+                if (text is None) if modality == "image" else (image is None):
+                    reads = "texts" if modality == "image" else "faces"
+                    raise NoInputError(
+                        f"This model reads {reads} only; send {'a text' if reads == 'texts' else 'an image'}."
+                    )
+                ignored = modality
+        text = None if ignored == "text" else text
+        image = None if ignored == "image" else image
         faces = self.preprocessor.faces(image, max_faces) if image is not None else []
         if image is not None and not faces and text is None:
             raise NoFaceError(NO_FACE_MESSAGE)
@@ -210,7 +222,7 @@ class EmotionPredictor:
             raise FaceChoiceError(
                 f"Face {face} was asked for, but {len(faces)} face(s) were found: pick 1 to {len(faces)}."
             )
-        return PreparedRequest(faces, fused, text, image_given=image is not None)
+        return PreparedRequest(faces, fused, text, image_given=image is not None, ignored=ignored)
 
     @torch.inference_mode()
     def _predict_prepared(self, chunk: list[PreparedRequest]) -> list[Prediction]:
@@ -252,6 +264,8 @@ class EmotionPredictor:
 
 
 def _note(item: PreparedRequest) -> str | None:
+    if item.ignored:
+        return f"This model has no {item.ignored} branch: the {item.ignored} was not used."
     if item.image_given and not item.faces:
         return NO_FACE_NOTE
     total = item.faces[0].faces if item.faces else 0

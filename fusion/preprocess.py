@@ -28,6 +28,7 @@ COLOR_MODES = {"RGB": 3, "L": 1}  # PIL mode -> channels
 # ITU-R BT.601 luma, as PIL's "L" conversion and OpenCV's COLOR_BGR2GRAY.
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 _SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N"}
+MAX_TEXT_CHARS = 2000  # the longest text the app accepts and a flag keeps (one limit everywhere)
 
 ImageInput = Image.Image | np.ndarray | bytes | str | Path
 

@@ -38,8 +38,8 @@ def tiny_model(**kwargs):
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     from fusion.encoders import packaged_minilm_path
-    from fusion.hub import save_model_folder
     from fusion.preprocess import load_tokenizer
+    from train.export import save_model_folder
 
     folder = tmp_path_factory.mktemp("tiny-model")
     return save_model_folder(tiny_model(), load_tokenizer(packaged_minilm_path()), folder)

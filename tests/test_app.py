@@ -144,18 +144,23 @@ def test_too_long_text_is_refused_with_the_limit(client):
 
 
 def test_concurrent_callers_each_get_their_own_answer(client, server):
-    texts = [f"message number {i} about my day" for i in range(12)] + ["   "] * 4
+    """Batched together on the server, each caller still gets exactly the answer it gets alone."""
+    texts = [f"message number {i} about my {'day week year'.split()[i % 3]}" * (1 + i % 4) for i in range(12)]
+    alone = [client.predict(None, text, api_name="/predict")[1]["probabilities"] for text in texts]
+    assert len({tuple(p.values()) for p in alone}) == 12  # distinct answers, so a mix-up would show
+    texts += ["   "] * 4
     clients = [Client(server, verbose=False) for _ in range(4)]
 
     def call(i: int):
         try:
-            return clients[i % 4].predict(None, texts[i], api_name="/predict")[1]["label"]
+            return clients[i % 4].predict(None, texts[i], api_name="/predict")[1]["probabilities"]
         except AppError as err:
             return err
 
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(call, range(len(texts))))
-    assert all(r in EMOTIONS for r in results[:12])
+    for got, expected in zip(results[:12], alone, strict=True):
+        assert got == pytest.approx(expected, abs=1e-5)
     assert all(isinstance(r, AppError) for r in results[12:])
 
 

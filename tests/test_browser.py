@@ -113,14 +113,14 @@ def _choose(page, label: str, option: str) -> None:
 def test_flag_flow_writes_the_chosen_label(page, site):
     store = site[1]
     before = len(store.records())
-    _predict_upload(page, "This is fine.")
+    shown = _predict_upload(page, "This is fine.")
     page.get_by_text("Wrong? Flag it with the right emotion").click()
     _choose(page, "Correct emotion", "fear")
     page.get_by_role("button", name="Flag", exact=True).click()
-    page.get_by_text("Flagged as").wait_for()
+    page.get_by_text(f"Flagged as fear (predicted {shown})").wait_for()  # the chosen and the shown label
     records = store.records()
     assert len(records) == before + 1
-    assert records[-1].corrected == "fear" and records[-1].text == "This is fine."
+    assert records[-1].corrected == "fear" and records[-1].predicted == shown and records[-1].text == "This is fine."
     assert records[-1].image and store.image_path(records[-1]).is_file()
 
 
@@ -222,12 +222,12 @@ def test_flagging_is_rate_limited_per_visitor(browser, predictor, tmp_path):
     with serve_app(predictor, tmp_path / "flags", flags_per_session=1) as url:
         page = browser.new_context(viewport={"width": 1280, "height": 1100}).new_page()
         page.goto(url)
-        _predict_upload(page, "Meh.")
+        shown = _predict_upload(page, "Meh.")
         page.get_by_text("Wrong? Flag it with the right emotion").click()
         page.get_by_text("Flagging stores the image and the text you sent").wait_for()  # visitors are told
         _choose(page, "Correct emotion", "sad")
         page.get_by_role("button", name="Flag", exact=True).click()
-        page.get_by_text("Flagged as").wait_for()
+        page.get_by_text(f"Flagged as sad (predicted {shown})").wait_for()
         page.get_by_role("button", name="Flag", exact=True).click()
         page.get_by_text("You have flagged a lot").first.wait_for()
         assert len(FlagStore(tmp_path / "flags").records()) == 1

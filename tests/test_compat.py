@@ -21,7 +21,7 @@ DATA = Path(__file__).parent / "data"
 
 def reference_inputs() -> list[tuple[str, Image.Image | None, str | None]]:
     """The inputs the references were recorded on: a photo, drawn faces, a 48 px gray crop, noise, text only."""
-    from train.synthetic import draw_face
+    from tests.synthetic import draw_face
 
     items: list[tuple[str, Image.Image | None, str | None]] = [
         ("astronaut.jpg", Image.open(ASTRONAUT), "We made it, this is incredible!")

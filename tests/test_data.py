@@ -62,13 +62,87 @@ def test_bad_rows_are_reported_by_row_then_skipped(tmp_path):
 def test_csv_missing_columns_is_clear(tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("path,label\na.png,happy\n")
-    with pytest.raises(DataError, match=r"lacks the column\(s\) \['image_path', 'text'\]"):
+    with pytest.raises(DataError, match=r"has the columns \['label', 'path'\]; expected image_path,text,label"):
         load_sources([str(path)])
 
 
-def test_unknown_source_is_clear(tmp_path):
-    with pytest.raises(DataError, match="not found"):
+def test_unknown_source_is_clear_and_lists_every_kind(tmp_path):
+    from train.sources import SOURCE_KINDS
+
+    with pytest.raises(DataError, match="not found") as err:
         load_sources([str(tmp_path / "nope.csv")])
+    assert all(kind.usage in str(err.value) for kind in SOURCE_KINDS.values())
+    assert set(SOURCE_KINDS) >= {
+        "csv",
+        "parquet",
+        "goemotions",
+        "flags",
+        "hub",
+        "saved",
+        "image-folder",
+        "split-folder",
+    }
+
+
+def test_text_label_csv_folder_keeps_its_splits_and_its_labels(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "train.csv").write_text("text,label\ni feel great,joy\nso scared,fear\nugh,anger\n")
+    (corpus / "dev.csv").write_text('text,label\n"well, wow",surprise\n')
+    by_split, report = load_sources([str(corpus)])
+    assert {k: len(v) for k, v in by_split.items()} == {"train": 3, "validation": 1}
+    assert by_split["validation"][0]["text"] == "well, wow" and by_split["train"][0]["image"] is None
+    assert report.labels[str(corpus)] == list(EMOTIONS)  # by default a source could use every label
+    by_split, report = load_sources([f"{corpus}#labels=auto"])
+    # No neutral, disgust or sad in this corpus: its rows' loss never covers them.
+    assert report.labels[str(corpus)] == ["angry", "fear", "happy", "surprise"]
+    assert by_split["train"][0]["label_mask"] == [True, False, True, True, False, False, True]
+    assert by_split["train"][0]["target"] == [0, 0, 0, 1, 0, 0, 0] and by_split["train"][0]["weight"] == 1.0
+
+
+def test_source_options_declare_labels_and_weight(tmp_path):
+    corpus = tmp_path / "c.csv"
+    corpus.write_text("text,label\nhello,happy\n")
+    ds, report = load_sources([f"{corpus}#weight=0.5#labels=happy,sad,neutral"])
+    row = ds["all"][0]
+    assert row["weight"] == 0.5 and report.labels[str(corpus)] == ["happy", "neutral", "sad"]
+    with pytest.raises(DataError, match="Unknown option"):
+        load_sources([f"{corpus}#colour=red"])
+    with pytest.raises(DataError, match="must be a positive number"):
+        load_sources([f"{corpus}#weight=0"])
+
+
+def test_ferplus_votes_become_targets_with_the_outlier_rule(tmp_path):
+    from datasets import Features, Sequence
+    from datasets import Image as ImageFeature
+
+    _image(tmp_path / "f.png")
+    # FER+ order: neutral, happiness, surprise, sadness, anger, disgust, fear, contempt, unknown, NF
+    votes = [[6, 3, 1, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 1, 1, 1, 1, 1, 5]]
+    features = Features({"image": ImageFeature(), "label": Value("string"), "votes": Sequence(Value("int32"))})
+    Dataset.from_dict({"image": [str(tmp_path / "f.png")] * 2, "label": ["neutral", "angry"], "votes": votes},
+                      features=features).to_parquet(tmp_path / "ferplus.parquet")  # fmt: skip
+    rows = load_sources([str(tmp_path / "ferplus.parquet")])[0]["all"]
+    neutral, happy = EMOTIONS.index("neutral"), EMOTIONS.index("happy")
+    assert rows[0]["target"][neutral] == pytest.approx(6 / 9) and rows[0]["target"][happy] == pytest.approx(3 / 9)
+    assert (
+        sum(rows[0]["target"]) == pytest.approx(1) and rows[0]["label"] == neutral
+    )  # the single surprise vote dropped
+    assert rows[1]["target"][EMOTIONS.index("angry")] == 1.0  # only single votes: the majority label stands
+
+
+def test_goemotions_comments_with_several_emotions_may_become_distributions(tmp_path):
+    folder = tmp_path / "ge"
+    folder.mkdir()
+    (folder / "labels.txt").write_text("anger\ndisgust\nfear\njoy\nneutral\nsadness\nsurprise\n")
+    (folder / "train.tsv").write_text("ugh and yay\t0,3\ta1\nyay\t3\ta2\n")
+    assert len(load_sources([str(folder / "train.tsv")])[0]["all"]) == 1
+    rows, report = load_sources([f"{folder / 'train.tsv'}#multi=spread"])
+    target = rows["all"][0]["target"]
+    assert target[EMOTIONS.index("angry")] == pytest.approx(0.5) and target[EMOTIONS.index("happy")] == pytest.approx(
+        0.5
+    )
+    assert "kept as even distributions" in report.notes[0]
 
 
 def test_image_folder_with_aliases_and_texts(tmp_path):
@@ -96,7 +170,7 @@ def test_saved_dataset_keeps_its_own_splits(tmp_path):
     by_split, _ = load_sources([str(tmp_path / "saved")])
     assert sorted(by_split) == ["train", "validation"]
     assert by_split["validation"][0]["text"] == "c"
-    assert by_split["train"][0]["source"].endswith("[train]")
+    assert by_split["train"][0]["source"] == str(tmp_path / "saved")  # the source, whatever the split
 
 
 def _balanced(n_per_class: int) -> Dataset:

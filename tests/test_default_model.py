@@ -1,31 +1,35 @@
-"""The offline default: built from packaged weights only, real predictions with the network off."""
+"""The offline default: an ordinary model folder in the repo, real predictions with the network off."""
 
+import json
+import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
-from fusion.default_model import build_default_model, ensure_default_model
+from fusion.hub import DEFAULT_MODEL
 from fusion.predictor import EmotionPredictor
 from tests.conftest import ASTRONAUT, ROOT, SHARED, needs_shared
 from train.evaluate import main as evaluate_main
 
+REFERENCE = Path(__file__).parent / "data" / "default_predictions.json"
+
 
 @pytest.fixture(scope="module")
-def default_dir(tmp_path_factory):
-    return build_default_model(tmp_path_factory.mktemp("default"))
+def default_dir():
+    return DEFAULT_MODEL
 
 
-def test_builds_and_predicts_with_the_network_disabled(default_dir, monkeypatch):
+def test_loads_and_predicts_with_the_network_disabled(default_dir, monkeypatch):
     def refuse(*args, **kwargs):
         raise OSError("network disabled in this test")
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
-    folder = build_default_model(default_dir.parent / "again")  # building needs no network either
-    predictor = EmotionPredictor.load(folder)
+    predictor = EmotionPredictor.load(default_dir)
     smiling = predictor.predict(image=ASTRONAUT)
     assert smiling.face_found and smiling.label == "happy" and smiling.probabilities["happy"] > 0.5
     assert predictor.predict(text="My dog died this morning and I can't stop crying.").label == "sad"
@@ -45,13 +49,56 @@ def test_missing_modality_leaves_the_other_branch_alone(default_dir):
     )
 
 
-def test_ensure_rebuilds_a_stale_folder(default_dir, tmp_path):
-    folder = build_default_model(tmp_path / "d")
-    (folder / "default-build.txt").write_text("stale\n")
-    before = (folder / "model.safetensors").stat().st_mtime_ns
-    ensure_default_model(folder)
-    assert (folder / "model.safetensors").stat().st_mtime_ns != before
-    assert (folder / "default-build.txt").read_text().strip() != "stale"
+def fixed_inputs() -> dict:
+    """The inputs `tests/data/default_predictions.json` was recorded on."""
+    from tests.synthetic.media import group_photo
+
+    astronaut = Image.open(ASTRONAUT)
+    group = group_photo()[0]
+    return {
+        "astronaut+text": (astronaut, "We made it, this is incredible!"),
+        "astronaut": (astronaut, None),
+        "group": (group, None),
+        "group+text": (group, "Why would you do that to me?"),
+        "crop48": (astronaut.convert("L").crop((160, 40, 320, 200)).resize((48, 48)), None),
+        "text-sad": (None, "My dog died this morning and I can't stop crying."),
+        "text-angry": (None, "Get out of my office right now, I've had enough of your lies!"),
+        "text-fear": (None, "I think someone is following me home from the station."),
+        "text-neutral": (None, "The meeting moved to Thursday."),
+    }
+
+
+def test_the_folder_serves_what_the_assets_served_before_it(default_dir):
+    """The default became an ordinary folder built by train/; until a retrained one replaces it, it serves what
+    the per-branch assets served (every probability of every answer and face within 1e-5)."""
+    expected = json.loads(REFERENCE.read_text())
+    predictor = EmotionPredictor.load(default_dir)
+    for name, (image, text) in fixed_inputs().items():
+        got = predictor.predict(image=image, text=text)
+        want = expected[name]
+        for field in ("probabilities", "text_probabilities", "image_probabilities"):
+            if want[field] is None:
+                assert getattr(got, field) is None, (name, field)
+                continue
+            assert getattr(got, field) == pytest.approx(want[field], abs=1e-5), (name, field)
+        assert [f.probabilities for f in got.faces] == [pytest.approx(f, abs=1e-5) for f in want["faces"]], name
+
+
+def test_the_folder_is_small_and_complete(default_dir):
+    """fp16 towers, the packaged word embeddings left out (taken from the package when loading), a card."""
+    from safetensors import safe_open
+
+    names = sorted(p.name for p in default_dir.iterdir())
+    for needed in ("config.json", "model.safetensors", "tokenizer.json", "README.md", "metrics.json",
+                   "int8_calibration.json", "training_runs.json"):  # fmt: skip
+        assert needed in names
+    assert sum(p.stat().st_size for p in default_dir.iterdir()) < 32e6
+    with safe_open(str(default_dir / "model.safetensors"), framework="pt") as handle:
+        keys = list(handle.keys())
+        assert "text.model.embeddings.word_embeddings.weight" not in keys
+        assert str(handle.get_slice("image.model.stem.0.weight").get_dtype()) == "F16"
+    config = json.loads((default_dir / "config.json").read_text())
+    assert config["fusion"] == "logits" and config["text_encoder"]["base"] == "minilm-l6"
 
 
 def test_held_out_sentences_meet_the_target(default_dir, tmp_path):
@@ -98,19 +145,21 @@ def test_the_smile_drives_the_happy_face(default_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 3,589 faces twice with the served 10-view TTA, and 4,946 comments, on 2 cores
 @needs_shared
 def test_the_default_meets_its_targets_on_validation_and_dev(tmp_path):
     """Scored through EmotionPredictor on FER2013 validation and GoEmotions dev (../shared/data)."""
     from train.scoring import score_default
 
-    parts = ("face", "face_raw_encoder", "face_mini_xception", "text")  # what is asserted (the pairs take long)
-    metrics = score_default(SHARED, tmp_path / "metrics.json", parts)
-    face, text = metrics["face"], metrics["text"]
-    # The issue's face target is 70%; the committed branch reaches 67.6% (README): guard that, not a wish.
+    parts = ("face", "face_raw_encoder", "text")  # what is asserted (the pairs take long)
+    metrics = score_default(DEFAULT_MODEL, SHARED, parts)
+    face, text = (next(e for e in metrics["evaluations"] if e["key"] == key) for key in ("face", "text"))
+    # The committed face branch reaches 67.6% on FER2013 validation (README): guard that, not a wish.
     assert face["n"] == 3589 and face["accuracy"] >= 0.67 and face["ece"] <= 0.05
     assert abs(face["accuracy"] - metrics["face_raw_encoder"]["accuracy"]) <= 0.01  # tight crops are not lost
     assert text["n"] > 4900 and text["macro_f1"] >= 0.60 and text["ece"] <= 0.05
-    assert metrics["face"]["accuracy"] > metrics["face_mini_xception"]["accuracy"]  # the default is the better branch
+    recorded = json.loads((DEFAULT_MODEL / "metrics.json").read_text())["evaluations"]
+    assert face["accuracy"] == pytest.approx(next(e for e in recorded if e["key"] == "face")["accuracy"])
 
 
 @pytest.mark.slow
@@ -122,7 +171,10 @@ def test_ck_plus_peak_faces_meet_the_target(default_dir, tmp_path):
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     if done.returncode != 0:
-        pytest.skip(f"the EmoPy sdist could not be downloaded: {done.stderr[-300:]}")
+        reason = f"the EmoPy sdist could not be downloaded: {done.stderr[-300:]}"
+        if os.environ.get("CI"):  # CI can reach PyPI: a failed download there is a failure, not a skip
+            pytest.fail(reason)
+        pytest.skip(reason)
     import tarfile
 
     with tarfile.open(next(tmp_path.glob("EmoPy-*.tar.gz"))) as archive:
@@ -136,7 +188,7 @@ def test_ck_plus_peak_faces_meet_the_target(default_dir, tmp_path):
 def test_int8_serving_agrees_with_fp32(default_dir):
     """int8 (dynamic Linear + static CNN from the stored calibration): same label, every probability within 0.15
     of fp32 (on GoEmotions dev the largest difference is 0.36 and accuracy moves 0.3 points: README)."""
-    from train.synthetic.media import group_photo
+    from tests.synthetic.media import group_photo
 
     fp32, int8 = EmotionPredictor.load(default_dir), EmotionPredictor.load(default_dir, quantize="int8")
     assert "quantized.dynamic" in type(int8.model.text.model.encoder.layer[0].attention.self.query).__module__

@@ -8,11 +8,12 @@ from PIL import Image
 
 from flags.store import FlagStore
 from flags.sync import FlagSync
-from fusion.hub import ModelSourceError, push_model_folder
+from fusion.hub import ModelSourceError
 from fusion.predictor import EmotionPredictor
 from space_config.deploy import deploy
 from tests.conftest import ASTRONAUT
 from train.data import load_sources
+from train.export import push_model_folder
 
 INPUTS = [(ASTRONAUT, "What a wonderful surprise!"), (None, "I hate waiting in lines"), (ASTRONAUT, None)]
 
@@ -22,7 +23,9 @@ def _predictions(predictor):
 
 
 def _write_metrics(folder, accuracy):
-    metrics = {"test": {"image+text": {"accuracy": accuracy, "macro_f1": 0.5, "n": 10}}}
+    metrics = {
+        "evaluations": [{"split": "test", "input": "image+text", "accuracy": accuracy, "macro_f1": 0.5, "n": 10}]
+    }
     (folder / "metrics.json").write_text(json.dumps(metrics))
 
 
@@ -52,7 +55,8 @@ def test_second_revision_and_loading_the_first_by_revision(hub, model_folder):
     first = hub.repo_commits("model", "tester/emotion")[0]
     import torch
 
-    from fusion.hub import load_model_folder, save_model_folder
+    from fusion.hub import load_model_folder
+    from train.export import save_model_folder
 
     model, tokenizer = load_model_folder(model_folder)
     with torch.no_grad():
@@ -147,7 +151,7 @@ def test_deploy_uploads_exactly_the_space_files_and_sets_variables(hub, monkeypa
 
 
 def test_train_push_to_hub_publishes_model_and_card(hub, tmp_path, monkeypatch):
-    from train.synthetic import generate
+    from tests.synthetic import generate
     from train.train import main as train_main
 
     monkeypatch.setenv("HF_TOKEN", hub.token)

@@ -8,13 +8,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from huggingface_hub import (
-    CommitOperationAdd,
-    HfApi,
-    constants,
-    hf_hub_download,
-    snapshot_download,
-)
+from huggingface_hub import CommitOperationAdd, HfApi, constants, hf_hub_download, snapshot_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
     HfHubHTTPError,

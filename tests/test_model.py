@@ -157,4 +157,70 @@ def test_bad_temperature_and_labels_are_rejected():
     with pytest.raises(ValueError, match="positive"):
         model.set_temperature(0)
     with pytest.raises(ValueError, match="labels expected"):
-        tiny_model(labels=["a", "b"])
+        EmotionFusionModel(None, {"arch": "mini_xception"}, labels=["a", "b"])
+    with pytest.raises(ValueError, match="needs a text encoder, an image encoder, or both"):
+        EmotionFusionModel(None, None)
+
+
+def test_logit_fusion_adds_the_branches_and_a_missing_one_adds_nothing():
+    model = tiny_model(fusion="logits").eval()
+    assert model.head is None
+    batch = _batch()
+    with torch.no_grad():
+        both = model(**batch)
+        image_only = model(pixel_values=batch["pixel_values"])
+        text_only = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    torch.testing.assert_close(both.logits, both.text_logits + both.image_logits)
+    torch.testing.assert_close(image_only.logits, both.image_logits)
+    torch.testing.assert_close(text_only.logits, both.text_logits)
+
+
+def test_a_one_tower_model_saves_loads_and_says_what_it_reads(tmp_path, tokenizer):
+    from fusion.hub import load_model_folder
+    from fusion.predictor import EmotionPredictor, NoInputError
+    from train.export import save_model_folder
+
+    torch.manual_seed(0)
+    model = create_model("bert-tiny-random", "none", fusion="logits").eval()
+    assert model.image is None and model.image_head is None and not model.has("image")
+    save_model_folder(model, tokenizer, tmp_path / "text-only")
+    loaded, _ = load_model_folder(tmp_path / "text-only")
+    batch = _batch()
+    with torch.no_grad():
+        text = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+        torch.testing.assert_close(loaded(**text).logits, model(**text).logits)
+    with pytest.raises(ValueError, match="no image encoder"):
+        loaded(**batch)
+    predictor = EmotionPredictor.load(tmp_path / "text-only")
+    from PIL import Image
+
+    with pytest.raises(NoInputError, match="reads texts only"):
+        predictor.predict(image=Image.new("RGB", (48, 48)))
+    answer = predictor.predict(image=Image.new("RGB", (48, 48)), text="hello there")
+    assert answer.image_probabilities is None and "no image branch" in answer.note
+
+
+def test_loading_is_strict_and_takes_left_out_weights_from_the_base(tmp_path, tokenizer):
+    """A folder may leave out the packaged word embeddings (unchanged by training): they come back from the
+    package. Any other missing or unexpected tensor is an error, never silently random."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from fusion.hub import ModelSourceError, load_model_folder
+    from train.export import save_model_folder
+
+    model = create_model("minilm-l6", "none", fusion="logits").eval()
+    folder = save_model_folder(model, tokenizer, tmp_path / "m", half=True, leave_out_base=True)
+    state = load_file(folder / "model.safetensors")
+    assert "text.model.embeddings.word_embeddings.weight" not in state
+    assert state["text.model.encoder.layer.0.attention.self.query.weight"].dtype == torch.float16
+    assert state["text_head.weight"].dtype == torch.float32  # heads stay fp32
+    loaded, _ = load_model_folder(folder)
+    key = "text.model.embeddings.word_embeddings.weight"
+    assert torch.equal(loaded.state_dict()[key], model.state_dict()[key])
+    with safe_open(str(folder / "model.safetensors"), framework="pt") as handle:
+        metadata = handle.metadata()
+    del state["text.model.encoder.layer.0.attention.self.query.weight"]  # a fine-tuned tensor: never from the base
+    save_file(state, str(folder / "model.safetensors"), metadata)
+    with pytest.raises(ModelSourceError, match="1 tensor\\(s\\) missing"):
+        load_model_folder(folder)

@@ -113,6 +113,34 @@ def test_goemotions_folder_keeps_single_label_comments():
     assert set(by_split["validation"]["label"]) == set(range(7))
 
 
+@pytest.mark.skipif(not (SHARED / "ferplus").is_dir(), reason="../shared/data/ferplus is not beside this checkout")
+def test_ferplus_votes_become_the_targets():
+    rows = load_sources([str(SHARED / "ferplus" / "validation.parquet")])[0]["all"]
+    assert len(rows) == 3175
+    targets = rows["target"]
+    assert all(abs(sum(t) - 1) < 1e-5 for t in targets)
+    soft = sum(max(t) < 1 for t in targets)
+    assert 0.3 < soft / len(rows) < 0.9  # most faces' taggers disagree a little; none of the targets is empty
+    agrees = sum(max(range(7), key=t.__getitem__) == label for t, label in zip(targets, rows["label"], strict=True))
+    assert agrees / len(rows) > 0.98  # the majority label is the distribution's top emotion
+
+
+@pytest.mark.skipif(not (SHARED / "text").is_dir(), reason="../shared/data/text is not beside this checkout")
+def test_text_corpora_keep_their_splits_and_declared_labels():
+    corpus = SHARED / "text" / "dair_emotion"
+    by_split, report = load_sources([f"{corpus}#labels=angry,fear,happy,sad,surprise"])
+    assert {k: len(v) for k, v in by_split.items()} == {"train": 15746, "validation": 1971} and not report.bad
+    assert report.labels[str(corpus)] == ["angry", "fear", "happy", "sad", "surprise"]
+    assert not by_split["validation"][0]["label_mask"][EMOTIONS.index("neutral")]
+    assert set(load_sources([f"{corpus}#labels=auto"])[1].labels[str(corpus)]) == {
+        "angry",
+        "fear",
+        "happy",
+        "sad",
+        "surprise",
+    }
+
+
 def _slice(source: Path, out: Path, rows: int) -> Path:
     from datasets import load_dataset
 

@@ -78,4 +78,5 @@ def test_the_staged_bundle_starts_from_its_own_files_offline(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=30)
-    assert (folder / "models" / "offline-default" / "model.safetensors").is_file()  # built from the staged assets
+    assert (folder / "fusion" / "assets" / "default" / "model.safetensors").is_file()  # the bundle carries the default
+    assert not (folder / "models").exists()  # nothing is built on first start

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from fusion.labels import EMOTIONS
-from train.synthetic import draw_face, generate, main, make_sentence, plan
+from tests.synthetic import draw_face, generate, main, make_sentence, plan
 
 
 def _rows(csv_path: Path) -> list[dict[str, str]]:

@@ -33,9 +33,9 @@ def colour_data(tmp_path_factory):
         noise = torch.randint(-25, 26, (3,), generator=generator).tolist()
         colour = tuple(max(0, min(255, c + n)) for c, n in zip(COLOURS[label], noise))
         Image.new("RGB", (48, 48), colour).save(root / "images" / f"{i}.png")
-        image = f"images/{i}.png" if i % 5 else ""
-        text = f"honestly I feel {WORDS[EMOTIONS[label]]} about it" if i % 4 else ""
-        lines.append(f"{image or f'images/{i}.png'},{text},{EMOTIONS[label]}")
+        image = f"images/{i}.png" if i % 5 or not i % 4 else ""  # every 5th row text-only (unless also text-less)
+        text = f"honestly I feel {WORDS[EMOTIONS[label]]} about it" if i % 4 else ""  # every 4th image-only
+        lines.append(f"{image},{text},{EMOTIONS[label]}")
     (root / "data.csv").write_text("\n".join(lines) + "\n")
     return root / "data.csv"
 
@@ -53,6 +53,11 @@ def trained(colour_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     metrics = train_main(_args(colour_data, out, "--epochs", "4"))
     return out, metrics
+
+
+def test_the_data_has_text_only_and_image_only_rows(colour_data):
+    rows = colour_data.read_text().splitlines()[1:]
+    assert sum(r.startswith(",") for r in rows) == 25 and sum(",," in r for r in rows) == 42
 
 
 def test_training_beats_chance_on_held_out_data(trained):
@@ -142,3 +147,105 @@ def test_accelerate_launch_two_cpu_processes(colour_data, tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert json.loads((tmp_path / "training_args.json").read_text())["processes"] == 2
     assert metrics["test"]["image+text"]["n"] >= 14 and (tmp_path / "model.safetensors").is_file()
+
+
+def _text_csv(path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("text,label\n" + "".join(f"{t},{label}\n" for t, label in rows))
+    return path
+
+
+def _text_args(out, *data, extra=()):
+    argv = [arg for d in data for arg in ("--data", str(d))]
+    return argv + ["--output-dir", str(out), "--text-encoder", "bert-tiny-random", "--image-encoder", "none",
+                   "--fusion-hidden", "--dropout", "0", "--epochs", "2", "--batch-size", "8", "--lr-head", "5e-2",
+                   "--lr-encoder", "1e-3", "--weight-decay", "0", "--test-share", "0", "--seed", "0", *extra]  # fmt: skip
+
+
+def test_a_source_without_a_label_leaves_that_labels_logit_untouched(tmp_path):
+    """A corpus that never uses "neutral" gives its logit no gradient: the fused head's and the text head's
+    "neutral" weights stay as initialised, while every other label's move. With a corpus that does use it,
+    they move too."""
+    from accelerate.utils import set_seed
+
+    from fusion.hub import load_model_folder
+    from train.config import parse_args
+    from train.train import new_model
+
+    words = {e: w for e, w in WORDS.items() if e != "neutral"}
+    no_neutral = _text_csv(
+        tmp_path / "a" / "data.csv", [(f"I feel {w} {i}", e) for e, w in words.items() for i in range(6)]
+    )
+    with_neutral = _text_csv(tmp_path / "b" / "data.csv", [(f"it is {i} o'clock", "neutral") for i in range(12)])
+    argv = _text_args(tmp_path / "run", f"{no_neutral}#labels=auto")
+    train_main(argv)
+    set_seed(0)
+    initial, _ = new_model(parse_args(argv)[0])
+    trained, _ = load_model_folder(tmp_path / "run")
+    assert trained.config["text_encoder"] and trained.image is None
+    neutral = EMOTIONS.index("neutral")
+    for head in ("head.mlp.0", "text_head"):
+        for part in ("weight", "bias"):
+            before, after = initial.state_dict()[f"{head}.{part}"], trained.state_dict()[f"{head}.{part}"]
+            assert torch.equal(before[neutral], after[neutral]), (head, part)
+            others = [i for i in range(7) if i != neutral]
+            assert not torch.allclose(before[others], after[others])
+    metrics = train_main(_text_args(tmp_path / "both", f"{no_neutral}#labels=auto", with_neutral))
+    both, _ = load_model_folder(tmp_path / "both")
+    assert not torch.equal(
+        initial.state_dict()["head.mlp.0.bias"][neutral], both.state_dict()["head.mlp.0.bias"][neutral]
+    )
+    assert metrics["source_labels"][str(no_neutral)] == [e for e in EMOTIONS if e != "neutral"]
+
+
+def test_the_masked_loss_gives_no_gradient_outside_a_rows_labels():
+    from train.loss import soft_cross_entropy
+
+    logits = torch.randn(4, 7, requires_grad=True)
+    targets = torch.nn.functional.one_hot(torch.tensor([0, 3, 5, 6]), 7).float()
+    mask = torch.ones(4, 7, dtype=torch.bool)
+    mask[:2, 4] = False  # the first two rows come from a corpus without neutral
+    soft_cross_entropy(logits, targets, mask, smoothing=0.1).backward()
+    assert torch.equal(logits.grad[:2, 4], torch.zeros(2)) and (logits.grad[2:, 4] != 0).all()
+    full = torch.nn.functional.cross_entropy(logits.detach(), targets.argmax(1))
+    assert soft_cross_entropy(logits.detach(), targets, torch.ones(4, 7, dtype=torch.bool)) == pytest.approx(
+        float(full)
+    )
+
+
+def test_training_on_vote_distributions_learns_the_distribution(tmp_path):
+    """FER+-style votes: two kinds of face, each voted 6 happy / 4 surprise or 7 sad / 3 angry. Trained on the
+    distributions (not the majority), the served probabilities come out near the votes."""
+    from datasets import Dataset, Features, Sequence, Value
+    from datasets import Image as ImageFeature
+
+    rows = {"image": [], "label": [], "votes": []}
+    kinds = [
+        ((240, 210, 20), "happy", [0, 6, 4, 0, 0, 0, 0, 0, 0, 0]),
+        ((30, 60, 200), "sad", [0, 0, 0, 7, 3, 0, 0, 0, 0, 0]),
+    ]
+    generator = torch.Generator().manual_seed(0)
+    for i in range(96):
+        colour, label, votes = kinds[i % 2]
+        noise = torch.randint(-20, 21, (3,), generator=generator).tolist()
+        path = tmp_path / "img" / f"{i}.png"
+        path.parent.mkdir(exist_ok=True)
+        Image.new("RGB", (48, 48), tuple(max(0, min(255, c + n)) for c, n in zip(colour, noise))).save(path)
+        rows["image"].append(str(path))
+        rows["label"].append(label)
+        rows["votes"].append(votes)
+    features = Features({"image": ImageFeature(), "label": Value("string"), "votes": Sequence(Value("int32"))})
+    for split, part in (("train", slice(0, 80)), ("validation", slice(80, 96))):
+        Dataset.from_dict({k: v[part] for k, v in rows.items()}, features=features).to_parquet(
+            tmp_path / "ferplus" / f"{split}.parquet"
+        )
+    train_main(["--data", str(tmp_path / "ferplus"), "--output-dir", str(tmp_path / "run"), "--image-encoder", "face_resnet18",
+                "--no-pretrained-image", "--text-encoder", "none", "--fusion", "logits", "--epochs", "8", "--batch-size", "16",
+                "--image-size", "24",
+                "--lr-head", "1e-2", "--lr-encoder", "1e-2", "--test-share", "0", "--seed", "0",
+                "--select-by", "loss"])  # fmt: skip
+    predictor = EmotionPredictor.load(tmp_path / "run")
+    happy = predictor.predict(image=Image.new("RGB", (48, 48), kinds[0][0])).probabilities
+    sad = predictor.predict(image=Image.new("RGB", (48, 48), kinds[1][0])).probabilities
+    assert happy["happy"] == pytest.approx(0.6, abs=0.12) and happy["surprise"] == pytest.approx(0.4, abs=0.12)
+    assert sad["sad"] == pytest.approx(0.7, abs=0.12) and sad["angry"] == pytest.approx(0.3, abs=0.12)

@@ -13,7 +13,7 @@ from PIL import Image
 from fusion.labels import EMOTIONS
 from fusion.video import InvalidVideoError, read_frames, score_video
 from tests.conftest import ASTRONAUT
-from train.synthetic.media import group_photo, write_clip
+from tests.synthetic.media import group_photo, write_clip
 
 
 def test_every_face_in_a_group_is_found_and_scored(predictor):
@@ -26,10 +26,15 @@ def test_every_face_in_a_group_is_found_and_scored(predictor):
 
 
 def face_then_wall_clip(path) -> str:
-    """2 s of the astronaut, then 2 s of a blank wall, at 10 fps (320x320)."""
-    face = Image.open(ASTRONAUT).convert("RGB").resize((320, 320))
+    """2 s of faces (a different one every half second: the astronaut, two drawn faces, the astronaut mirrored),
+    then 2 s of a blank wall, at 10 fps (320x320)."""
+    from tests.synthetic import draw_face
+
+    astronaut = Image.open(ASTRONAUT).convert("RGB").resize((320, 320))
+    drawn = [draw_face(label, np.random.default_rng([21, i]), size=320) for i, label in enumerate(["angry", "sad"])]
+    faces = [astronaut, *drawn, astronaut.transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
     wall = Image.new("RGB", (320, 320), (180, 170, 160))
-    return write_clip(path, [face] * 20 + [wall] * 20)
+    return write_clip(path, [face for face in faces for _ in range(5)] + [wall] * 20)
 
 
 def test_frames_are_sampled_and_faceless_frames_are_gaps(predictor, tmp_path):
@@ -43,8 +48,17 @@ def test_frames_are_sampled_and_faceless_frames_are_gaps(predictor, tmp_path):
     assert [f.face_found for f in result.frames] == [True] * 4 + [False] * 4
     assert all(f.probabilities is None and f.label is None for f in result.frames[4:])  # gaps, not guesses
     assert result.label in EMOTIONS and ticks[-1] == 1.0
+    assert len({tuple(f.probabilities.values()) for f in result.frames[:4]}) == 4  # four different faces
     mean = {k: sum(f.probabilities[k] for f in result.frames[:4]) / 4 for k in EMOTIONS}
     assert result.probabilities == pytest.approx(mean)
+    for frame, face in zip(result.frames[:4], ("astronaut", "angry", "sad", "mirrored"), strict=True):
+        alone = predictor.predict(image=frame_image(clip, frame.seconds)).probabilities
+        assert frame.probabilities == pytest.approx(alone, abs=1e-4), face  # each frame scored as itself
+
+
+def frame_image(clip: str, seconds: float) -> Image.Image:
+    frames, _ = read_frames(clip)
+    return next(image for t, image in frames if abs(t - seconds) < 1e-6)
 
 
 def test_bad_videos_are_refused_with_the_reason(tmp_path):

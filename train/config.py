@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fusion.encoders import IMAGE_ENCODERS, TEXT_ENCODERS
-from fusion.model import DEFAULT_HIDDEN
+from fusion.encoders import IMAGE_ENCODERS, NO_ENCODER, TEXT_ENCODERS, TTA_MODES
+from fusion.model import DEFAULT_HIDDEN, FUSIONS
 
 
 def _opt(default: Any = None, help: str = "", group: str = "", **extra: Any) -> Any:
@@ -29,16 +29,24 @@ def _opt(default: Any = None, help: str = "", group: str = "", **extra: Any) -> 
 class TrainConfig:
     """Hyperparameters: saved with the run (training_args.json) and in the model card."""
 
-    data: list[str] = _opt([], "data source (repeatable): CSV, folder, parquet, GoEmotions TSV, flags:, hub:", "data",
-                           repeat=True, required=True)  # fmt: skip
+    data: list[str] = _opt([], "data source (repeatable): CSV, folder, parquet, GoEmotions TSV, flags:, hub: "
+                           "(kinds: train/sources.py); options: SOURCE#weight=0.5#labels=angry,fear#multi=spread",
+                           "data", repeat=True, required=True)  # fmt: skip
     skip_bad: bool = _opt(False, "drop bad rows (reported) instead of stopping", "data")
     unreviewed_flags: bool = _opt(False, "flag sources: also train on flags no maintainer reviewed", "data")
     feature_cache: bool = _opt(True, "encode frozen towers once (--no-feature-cache: every epoch)", "data")
+    source_temperature: float = _opt(1.0, "each source's share of an epoch ~ its rows ** T (1: as the data, 0.5: "
+                                      "small corpora lifted, 0: every source equal)", "data")  # fmt: skip
+    epoch_rows: int = _opt(0, "rows drawn per epoch (0: the training rows' number)", "data")
     validation_share: float = _opt(0.1, "validation share carved from sources without a validation split", "data",
                                    unit=True)  # fmt: skip
     test_share: float = _opt(0.1, "test share carved from sources without a test split (0: none)", "data", unit=True)
-    text_encoder: str = _opt("minilm-l6", f"registered name ({', '.join(TEXT_ENCODERS)}), Hub id or folder", "model")
-    image_encoder: str = _opt("resnet18", "registered image encoder", "model", choices=sorted(IMAGE_ENCODERS))
+    text_encoder: str = _opt("minilm-l6", f"registered name ({', '.join(TEXT_ENCODERS)}), Hub id or folder, "
+                             f"or {NO_ENCODER} (an image-only model)", "model")  # fmt: skip
+    image_encoder: str = _opt("resnet18", f"registered image encoder, or {NO_ENCODER} (a text-only model)", "model",
+                              choices=[*sorted(IMAGE_ENCODERS), NO_ENCODER])  # fmt: skip
+    fusion: str = _opt("concat", "concat: an MLP over both towers' features; logits: the sum of the branch heads' "
+                       "logits (a branch trained alone, combined later)", "model", choices=list(FUSIONS))  # fmt: skip
     pretrained_text: bool = _opt(True, "start from the text encoder's pretrained weights", "model")
     pretrained_image: bool = _opt(True, "start from the image encoder's pretrained weights", "model")
     init_from: str | None = _opt(None, "fine-tune this model folder or Hub repo", "model")
@@ -65,7 +73,14 @@ class TrainConfig:
                                  unit=True)  # fmt: skip
     group_by_length: bool = _opt(False, "batch texts of similar length together (less padding)", "optimisation")
     patience: int = _opt(3, "early stop after this many epochs without a validation gain", "optimisation", minimum=1)
+    select_by: str = _opt("macro_f1", "validation score that picks the epoch: macro-F1 over all rows, the mean of "
+                          "each source's macro-F1 over its own labels, or the loss against the (soft) targets",
+                          "optimisation", choices=["macro_f1", "source_macro_f1", "loss"])  # fmt: skip
     seed: int = _opt(0, "seed for splits, initialisation and shuffling", "optimisation")
+    tta: str = _opt("none", "image test-time augmentation served; auto: chosen on validation", "calibration",
+                    choices=[*TTA_MODES, "auto"])  # fmt: skip
+    logit_adjustment: bool = _opt(False, "subtract tau * log(class prior), tau chosen on validation", "calibration")
+    int8_calibration: int = _opt(0, "training images to measure int8 activation ranges on (0: none)", "calibration")
 
 
 @dataclass

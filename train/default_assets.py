@@ -1,35 +1,36 @@
-"""Rebuild the offline default's trained assets from real data: one command per branch, then a score.
+"""The offline default model (fusion/assets/default): trained from real data, one command per branch.
 
-    python -m train.default_assets face [--data-root ../shared/data | --online] [--run-dir DIR] [--resume]
-    python -m train.default_assets text [...same...]
+    python -m train.default_assets text  [--data-root ../shared/data | --online] [--run-dir DIR] [--resume]
+    python -m train.default_assets face  [...same...]
+    python -m train.default_assets build [--text FOLDER] [--face FOLDER]
     python -m train.default_assets score [--data-root ../shared/data]
 
-`face` and `text` train through `python -m train` with the recipes below (FER2013 train / GoEmotions
-train; epoch selection, temperature, test-time augmentation and the text class-skew adjustment are chosen on
-FER2013 validation / GoEmotions dev only), then export what serving needs into fusion/assets/: the
-encoder weights in fp16 and the branch's calibrated head. `score` builds the default and scores it
-through `EmotionPredictor` on the same validation/dev splits (fusion/assets/default_metrics.json,
-read by the model card and the README). With --resume a run continues from its last epoch
-checkpoint, so a CPU run can go in chunks; each epoch's CPU time is kept in the run's history.
+`text` and `face` train one branch through `python -m train` with the recipe below (a model with one
+tower; epoch, test-time augmentation, class-skew adjustment and temperature chosen on validation/dev
+only), then `build` the default from that run and the current default's other branch, and `score` it.
+`build` combines two finished folders (`train.combine`: each branch's calibrated logits are added) and
+writes an ordinary model folder: config.json, model.safetensors (towers in fp16; the text encoder's
+unchanged packaged word embeddings left out and taken from the package at load time), the tokenizer,
+the int8 calibration and `training_runs.json`. `score` scores it through `EmotionPredictor` on the
+validation/dev splits and writes its metrics.json and model card. With --resume a run continues from
+its last epoch checkpoint, so a CPU run can go in chunks; each epoch's CPU time is kept in its history.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 
-from fusion.default_model import HEADS, INT8_CALIBRATION, METRICS
-from fusion.encoders import PACKAGED_MINILM_GOEMOTIONS, TTA_MODES, image_spec
-from fusion.hub import load_model_folder
-from fusion.labels import NUM_LABELS
-from train.data import load_sources
-from train.metrics import choose_logit_adjustment, classification_metrics, fit_temperature
+from fusion.encoders import DEFAULT_MODEL
+from fusion.quantize import CALIBRATION_FILE
 from train.report import write_json
 
 DATA_ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -37,11 +38,12 @@ DATA_ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 # parquet copy of the Kaggle release: publicTest = our validation split).
 FER_ONLINE = "hub:Aaryan333/fer2013_train_publicTest_privateTest"
 GOEMOTIONS_ONLINE = "hub:google-research-datasets/go_emotions:simplified"
-WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
+RUNS_FILE = "training_runs.json"  # the training_args.json of each branch's run, kept with the default
 
 
 @dataclass(frozen=True)
 class Branch:
+    modality: str  # the tower this branch trains ("text" or "image")
     local: tuple[str, ...]  # train and validation sources under --data-root
     online: tuple[str, ...]  # the same splits on the Hub
     recipe: tuple[str, ...]  # `python -m train` arguments
@@ -49,22 +51,26 @@ class Branch:
 
 BRANCHES = {
     "face": Branch(
+        modality="image",
         local=("fer2013",),
         online=(f"{FER_ONLINE}@train", f"{FER_ONLINE}@publicTest"),
         recipe=(
-            "--image-encoder", "face_resnet18", "--no-pretrained-image", "--text-encoder", "bert-tiny-random",
-            "--epochs", "40", "--batch-size", "64", "--optimizer", "sgd", "--lr-encoder", "0.1", "--lr-head", "0.1",
-            "--weight-decay", "5e-4", "--schedule", "cosine", "--warmup-ratio", "0.03", "--label-smoothing", "0.1",
-            "--patience", "12", "--seed", "0",
+            "--image-encoder", "face_resnet18", "--no-pretrained-image", "--text-encoder", "none",
+            "--fusion", "logits", "--epochs", "40", "--batch-size", "64", "--optimizer", "sgd",
+            "--lr-encoder", "0.1", "--lr-head", "0.1", "--weight-decay", "5e-4", "--schedule", "cosine",
+            "--warmup-ratio", "0.03", "--label-smoothing", "0.1", "--patience", "12", "--seed", "0",
+            "--tta", "auto", "--int8-calibration", "300",
         ),
     ),
     "text": Branch(
+        modality="text",
         local=("goemotions",),
         online=(f"{GOEMOTIONS_ONLINE}@train", f"{GOEMOTIONS_ONLINE}@validation"),
         recipe=(
-            "--text-encoder", "minilm-l6", "--image-encoder", "mini_xception", "--freeze-word-embeddings",
-            "--epochs", "3", "--batch-size", "32", "--lr-encoder", "5e-5", "--lr-head", "1e-3",
-            "--schedule", "linear", "--warmup-ratio", "0.1", "--group-by-length", "--patience", "2",
+            "--text-encoder", "minilm-l6", "--image-encoder", "none", "--fusion", "logits",
+            "--freeze-word-embeddings", "--epochs", "3", "--batch-size", "32", "--lr-encoder", "5e-5",
+            "--lr-head", "1e-3", "--schedule", "linear", "--warmup-ratio", "0.1", "--group-by-length",
+            "--patience", "2", "--logit-adjustment",
         ),
     ),
 }  # fmt: skip
@@ -75,20 +81,22 @@ def sources(name: str, args: argparse.Namespace) -> list[str]:
     return list(branch.online) if args.online else [str(args.data_root / s) for s in branch.local]
 
 
+def train_argv(name: str, args: argparse.Namespace) -> list[str]:
+    argv = [arg for source in sources(name, args) for arg in ("--data", source)]
+    argv += [*BRANCHES[name].recipe, "--test-share", "0", "--output-dir", str(args.run_dir)]
+    argv += ["--mixed-precision", "bf16"] if bf16_is_fast() else []
+    argv += ["--resume", "latest"] if args.resume and list(args.run_dir.glob("checkpoints/epoch-*")) else []
+    return argv + (["--epochs", str(args.epochs)] if args.epochs else [])  # later flags win: a shorter run
+
+
 def train_branch(name: str, args: argparse.Namespace) -> None:
     """`python -m train` with the branch's recipe; with --resume an interrupted run continues from its last
     epoch (a CPU run can go in chunks)."""
     from train.train import main as train_main
 
-    folder = args.run_dir
-    if args.resume and (folder / "model.safetensors").is_file():
+    if args.resume and (args.run_dir / "model.safetensors").is_file():
         return  # finished already
-    argv = [arg for source in sources(name, args) for arg in ("--data", source)]
-    argv += [*BRANCHES[name].recipe, "--test-share", "0", "--output-dir", str(folder)]
-    argv += ["--mixed-precision", "bf16"] if bf16_is_fast() else []
-    argv += ["--resume", "latest"] if args.resume and list(folder.glob("checkpoints/epoch-*")) else []
-    argv += ["--epochs", str(args.epochs)] if args.epochs else []  # later flags win: a shorter run
-    train_main(argv)
+    train_main(train_argv(name, args))
 
 
 def bf16_is_fast() -> bool:
@@ -98,151 +106,66 @@ def bf16_is_fast() -> bool:
     return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-# ---------------------------------------------------------------------------------------------
-# Export: encoder weights (fp16) and a calibrated head per branch
+def build(text: Path, face: Path, out: Path = DEFAULT_MODEL, text_base: str | None = None) -> Path:
+    """The default folder from a text branch folder and a face branch folder (see the module docstring)."""
+    from train.combine import combine
+    from train.export import save_model_folder
+
+    model, tokenizer = combine(text, face, text_base=text_base)
+    runs = [run for name, folder in (("text", text), ("face", face)) for run in branch_runs(folder, name)]
+    with tempfile.TemporaryDirectory() as tmp:  # the sources may be `out` itself
+        staged = save_model_folder(model, tokenizer, Path(tmp) / "default", half=True, leave_out_base=True)
+        if (face / CALIBRATION_FILE).is_file():
+            shutil.copyfile(face / CALIBRATION_FILE, staged / CALIBRATION_FILE)
+        write_json(staged / RUNS_FILE, {"runs": runs})
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.copytree(staged, out)
+    return out
 
 
-def branch_logits(model, tokenizer, modality: str, rows) -> tuple[torch.Tensor, torch.Tensor]:
-    """One branch's own head logits (uncalibrated) and the labels, through the eval preprocessing."""
-    from fusion.preprocess import Preprocessor
-    from train.evaluate import collect_logits
-    from train.loader import make_loader
-
-    images = modality == "image"
-    loader = make_loader(
-        rows, Preprocessor(model.preprocess_cfg, tokenizer), 64, use_images=images, use_texts=not images
-    )
-    return collect_logits(model, loader, desc=f"{modality} logits", output=f"{modality}_logits")
+def branch_runs(folder: Path, branch: str) -> list[dict[str, Any]]:
+    """The training run(s) behind one branch of a folder: its training_args.json, or the default's record."""
+    if (folder / RUNS_FILE).is_file():
+        return [r for r in json.loads((folder / RUNS_FILE).read_text())["runs"] if r.get("branch") == branch]
+    if (folder / "training_args.json").is_file():
+        return [{**json.loads((folder / "training_args.json").read_text()), "branch": branch}]
+    return []
 
 
-def save_head(key: str, embed, head, temperature: float, bias_shift: torch.Tensor, settings: dict[str, str]) -> None:
-    """The branch head with its calibration folded in: (W x + b + shift) / T."""
-    tensors = {"head.weight": head.weight / temperature, "head.bias": (head.bias + bias_shift) / temperature}
-    if isinstance(embed.norm, torch.nn.LayerNorm):
-        tensors |= {"norm.weight": embed.norm.weight, "norm.bias": embed.norm.bias}
-    save_file({k: v.detach().float().contiguous() for k, v in tensors.items()}, str(HEADS[key]),
-              {"temperature": f"{temperature:.6f}", **settings})  # fmt: skip
+def recipe_record(name: str, facts: dict[str, Any]) -> dict[str, Any]:
+    """A run record from a branch's recipe and known facts (for a branch trained before records were kept)."""
+    from train.config import parse_args
 
-
-def save_encoder(encoder: torch.nn.Module, path: Path, run_dir: Path, leave_out: tuple[str, ...] = ()) -> dict:
-    state = {k: v.detach().half().contiguous() for k, v in encoder.state_dict().items() if k not in leave_out}
-    save_file(state, str(path), {"run": run_dir.name})
-    return {"file": path.name, "megabytes": round(path.stat().st_size / 1e6, 1)}
-
-
-@torch.no_grad()
-def export_face(run_dir: Path, data: dict) -> dict[str, Any]:
-    """The face branch: fp16 weights, the head with its temperature and test-time augmentation (both chosen
-    on validation), the int8 calibration, and mini-Xception's temperature."""
-    model, tokenizer = load_model_folder(run_dir)
-    val = data["validation"]
-    tried = {}
-    for tta in TTA_MODES:
-        model.image.tta = tta
-        tried[tta] = branch_logits(model, tokenizer, "image", val)
-    by_tta = {tta: classification_metrics(*tried[tta], model.labels)["accuracy"] for tta in tried}
-    tta = max(TTA_MODES, key=lambda mode: by_tta[mode] - 0.002 * TTA_MODES.index(mode))  # the cheaper on a tie
-    temperature = fit_temperature(*tried[tta])
-    encoder = model.image.arch
-    save_head("face", model.image_embed, model.image_head, temperature, torch.zeros(NUM_LABELS),
-              {"tta": tta, "encoder": encoder, "run": run_dir.name})  # fmt: skip
-    model.image.tta = "none"
-    return {
-        "validation_accuracy_by_tta": by_tta,
-        "tta": tta,
-        "temperature": temperature,
-        "weights": save_encoder(model.image.model, image_spec(encoder).weights, run_dir),
-        "int8_calibration": export_int8_calibration(model, tokenizer, data["train"]),
-        "mini_xception": export_mini_xception(val),
-    }
-
-
-def export_int8_calibration(model, tokenizer, train_rows, images: int = 300) -> dict[str, Any]:
-    """The face CNN's activation ranges on 300 training faces, for int8 serving (fusion.quantize)."""
-    from fusion.quantize import calibrate_on_rows
-
-    stats = calibrate_on_rows(model, tokenizer, train_rows, images)
-    INT8_CALIBRATION.write_text(json.dumps({**stats, "data": "FER2013 train (300 faces, seed 0)"}, indent=1) + "\n")
-    return {"file": INT8_CALIBRATION.name, "images": stats["images"]}
-
-
-@torch.no_grad()
-def export_mini_xception(validation) -> dict[str, Any]:
-    """fer's mini-Xception needs no training, only a temperature fitted on FER2013 validation."""
-    from fusion.encoders import packaged_minilm_path
-    from fusion.model import create_model
-    from fusion.preprocess import load_tokenizer
-
-    model = create_model("bert-tiny-random", "mini_xception", fusion_hidden=[], image_norm=False).eval()
-    model.image_head.weight.copy_(torch.eye(NUM_LABELS))  # its features are its logits
-    model.image_head.bias.zero_()
-    logits, labels = branch_logits(model, load_tokenizer(packaged_minilm_path()), "image", validation)
-    temperature = fit_temperature(logits, labels)
-    save_head("mini_xception", model.image_embed, model.image_head, temperature, torch.zeros(NUM_LABELS),
-              {"tta": "none", "run": "fer's weights"})  # fmt: skip
-    return {
-        "temperature": temperature,
-        "validation_accuracy": classification_metrics(logits, labels, model.labels)["accuracy"],
-    }
-
-
-@torch.no_grad()
-def export_text(run_dir: Path, data: dict) -> dict[str, Any]:
-    """The fine-tuned MiniLM (fp16, without the unchanged word embeddings), its head, class-skew shift and temperature."""
-    model, tokenizer = load_model_folder(run_dir)
-    logits, labels = branch_logits(model, tokenizer, "text", data["validation"])
-    prior = torch.bincount(torch.tensor(data["train"]["label"]), minlength=NUM_LABELS).double()
-    prior = prior / prior.sum()
-    tau, adjustment = choose_logit_adjustment(logits, labels, prior)
-    shift = (-tau * torch.log(prior)).float()
-    temperature = fit_temperature(logits + shift, labels)
-    save_head("text", model.text_embed, model.text_head, temperature, shift, {"tau": f"{tau:.2f}", "run": run_dir.name})
-    leave_out = (WORD_EMBEDDINGS,) if _word_embeddings_unchanged(model) else ()
-    return {
-        "logit_adjustment": {"tau": tau, **adjustment},
-        "temperature": temperature,
-        "weights": save_encoder(model.text.model, PACKAGED_MINILM_GOEMOTIONS, run_dir, leave_out),
-    }
-
-
-def _word_embeddings_unchanged(model) -> bool:
-    """True when the run kept the packaged word embeddings (trained with --freeze-word-embeddings)."""
-    from transformers import AutoModel
-
-    from fusion.encoders import packaged_minilm_path
-
-    base = AutoModel.from_pretrained(packaged_minilm_path()).get_input_embeddings().weight
-    return torch.equal(base, model.text.model.get_input_embeddings().weight)
+    config, _ = parse_args([*BRANCHES[name].recipe, "--data", BRANCHES[name].local[0], "--output-dir", "x"])
+    return {**dataclasses.asdict(config), **facts, "branch": name}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("branch", choices=[*BRANCHES, "score"])
-    parser.add_argument("--data-root", type=Path, default=DATA_ROOT, help="folder with fer2013/ and goemotions/")
+    parser.add_argument("step", choices=[*BRANCHES, "build", "score"])
+    parser.add_argument("--data-root", type=Path, default=DATA_ROOT, help="folder with the datasets (../shared/data)")
     parser.add_argument("--online", action="store_true", help="read the datasets from the Hub instead")
     parser.add_argument("--run-dir", type=Path, default=None, help="training folder (default: runs/default-BRANCH)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last epoch")
-    parser.add_argument("--skip-training", action="store_true", help="only export from the finished run in --run-dir")
     parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (quick checks)")
+    parser.add_argument("--text", type=Path, default=DEFAULT_MODEL, help="build: the text branch's folder")
+    parser.add_argument("--face", type=Path, default=DEFAULT_MODEL, help="build: the face branch's folder")
+    parser.add_argument("--out", type=Path, default=DEFAULT_MODEL, help="the default model folder (%(default)s)")
     args = parser.parse_args(argv)
     from train.scoring import score_default
 
-    if args.branch != "score":
-        args.run_dir = args.run_dir or Path("runs") / f"default-{args.branch}"
-        if not args.skip_training:
-            train_branch(args.branch, args)
-        data = load_sources(sources(args.branch, args))[0]
-        facts = export_face(args.run_dir, data) if args.branch == "face" else export_text(args.run_dir, data)
-        write_json(args.run_dir / "export.json", facts)
-        print(f"Exported the {args.branch} branch: {facts}\nThen: python -m train.default_assets score")
-        return
-    from fusion.default_model import face_encoder
-
-    weights = image_spec(face_encoder("face")).weights
-    missing = [p.name for p in (*HEADS.values(), weights, PACKAGED_MINILM_GOEMOTIONS) if not p.is_file()]
-    if missing:
-        raise SystemExit(f"Build both branches first (missing {missing}).")
-    score_default(args.data_root, METRICS)
+    if args.step in BRANCHES:
+        args.run_dir = args.run_dir or Path("runs") / f"default-{args.step}"
+        train_branch(args.step, args)
+        text, face = (args.run_dir, args.out) if args.step == "text" else (args.out, args.run_dir)
+        build(text, face, args.out)
+    elif args.step == "build":
+        build(args.text, args.face, args.out)
+    if args.data_root.is_dir():
+        score_default(args.out, args.data_root)
+    else:
+        print(f"Not scored: no data at {args.data_root} (give --data-root); its metrics.json and card are unchanged.")
+    print(f"The default model is in {args.out}")
 
 
 if __name__ == "__main__":

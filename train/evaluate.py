@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,6 @@ from datasets import Dataset, concatenate_datasets
 from datasets import Image as ImageFeature
 from tqdm.auto import tqdm
 
-from fusion.labels import NUM_LABELS
 from fusion.preprocess import Preprocessor
 from train.feature_cache import FeatureCache, cached_inputs
 from train.loader import make_loader
@@ -27,37 +27,83 @@ from train.report import print_table, write_json
 
 logger = logging.getLogger(__name__)
 MODES = {"image+text": (True, True), "image only": (True, False), "text only": (False, True)}
+KEPT = ("labels", "targets", "label_mask", "source")  # what a batch says about its rows, kept beside the logits
+
+
+@dataclass
+class Collected:
+    """Logits over a loader's rows, with what the rows are: hard labels, targets, label masks, source ids."""
+
+    logits: torch.Tensor
+    labels: torch.Tensor
+    targets: torch.Tensor
+    label_mask: torch.Tensor
+    source: torch.Tensor
+
+    def select(self, rows: torch.Tensor) -> Collected:
+        return Collected(*(getattr(self, f)[rows] for f in self.__dataclass_fields__))
+
+    def fit_temperature(self) -> float:
+        """On the soft targets, each row's softmax over its source's labels (as in training)."""
+        return fit_temperature(self.logits, self.targets, self.label_mask)
 
 
 @torch.inference_mode()
 def collect_logits(
     model, loader, accelerator=None, desc: str = "evaluate", cache: FeatureCache | None = None, output: str = "logits"
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits (fused, or `output="image_logits"`/`"text_logits"`: one branch's head) and labels over a
-    loader, gathered across processes when `accelerator` is given."""
+) -> Collected:
+    """Logits (fused, or `output="image_logits"`/`"text_logits"`: one branch's head) over a loader, with the
+    rows' labels and targets, gathered across processes when `accelerator` is given."""
     model.eval()
-    all_logits, all_labels = [], []
+    parts: dict[str, list[torch.Tensor]] = {"logits": [], **{k: [] for k in KEPT}}
     show = accelerator is None or accelerator.is_local_main_process
     for batch in tqdm(loader, desc=desc, leave=False, disable=not show):
-        logits = getattr(model(**cached_inputs(cache, batch)), output).float()
-        labels = batch["labels"]
+        values = {
+            "logits": getattr(model(**cached_inputs(cache, batch)), output).float(),
+            **{k: batch[k] for k in KEPT},
+        }
         if accelerator is not None:
-            logits, labels = accelerator.gather_for_metrics((logits, labels))
-        all_logits.append(logits.cpu())
-        all_labels.append(labels.cpu())
-    if not all_logits:
-        return torch.zeros(0, NUM_LABELS), torch.zeros(0, dtype=torch.long)
-    return torch.cat(all_logits), torch.cat(all_labels)
+            values = accelerator.gather_for_metrics(values)
+        for key, value in values.items():
+            parts[key].append(value.cpu())
+    if not parts["logits"]:
+        empty = torch.zeros(0, len(getattr(model, "module", model).labels))
+        return Collected(empty, torch.zeros(0, dtype=torch.long), empty, empty.bool(), torch.zeros(0, dtype=torch.long))
+    return Collected(*(torch.cat(parts[key]) for key in ("logits", *KEPT)))
 
 
-def _rows_with(ds: Dataset, image: bool, text: bool) -> Dataset:
-    """The rows that carry the modalities a mode uses (all rows for image+text)."""
+def by_source(
+    collected: Collected, names: list[str], sources: dict[str, int], source_labels: dict[str, list[str]]
+) -> dict[str, dict[str, Any]]:
+    """Scores per source (argmax over all labels; macro-F1 over the source's own labels) and their calibration."""
+    results = {}
+    for name, index in sources.items():
+        rows = (collected.source == index).nonzero().squeeze(1)
+        if len(rows):
+            part = collected.select(rows)
+            results[name] = {
+                **classification_metrics(part.logits, part.labels, names, source_labels.get(name)),
+                "ece": expected_calibration_error(part.logits, part.labels),
+                "labels": source_labels.get(name, names),
+            }
+    return results
+
+
+def mean_source_macro_f1(results: dict[str, dict[str, Any]]) -> float:
+    """Model selection across corpora: each corpus counts once, whatever its size."""
+    return sum(r["macro_f1"] for r in results.values()) / max(len(results), 1)
+
+
+def rows_with(ds: Dataset, image: bool, text: bool) -> Dataset:
+    """The rows that carry the modalities a mode uses (image+text: rows with either; none: no rows)."""
     if image and text:
         return ds
     if image:
         flags = [v is not None for v in ds.cast_column("image", ImageFeature(decode=False))["image"]]
-    else:
+    elif text:
         flags = [bool(t and t.strip()) for t in ds["text"]]
+    else:
+        flags = [False] * len(ds)
     return ds.select([i for i, keep in enumerate(flags) if keep])
 
 
@@ -73,23 +119,29 @@ def ablation(
     names = labels or list(model.labels)
     results, raw = {}, {}
     for mode, (use_images, use_texts) in MODES.items():
-        rows = _rows_with(ds, use_images, use_texts)
-        if not len(rows):
+        rows = rows_with(ds, use_images and has(model, "image"), use_texts and has(model, "text"))
+        if not len(rows) or (use_images and use_texts and not (has(model, "image") and has(model, "text"))):
             continue
-        loader = make_loader(rows, preprocessor, batch_size, shuffle=False, use_images=use_images, use_texts=use_texts)
+        loader = make_loader(rows, preprocessor, batch_size, shuffle=False, use_images=use_images,
+                             use_texts=use_texts, labels=names)  # fmt: skip
         if accelerator is not None:
             loader = accelerator.prepare(loader)
-        logits, y = collect_logits(model, loader, accelerator, desc=f"evaluate ({mode})")
-        results[mode] = classification_metrics(logits, y, names)
-        raw[mode] = (logits, y)
+        collected = collect_logits(model, loader, accelerator, desc=f"evaluate ({mode})")
+        results[mode] = classification_metrics(collected.logits, collected.labels, names)
+        raw[mode] = collected
     return results, raw
 
 
-def calibration(logits: torch.Tensor, labels: torch.Tensor, temperature: float) -> dict[str, float]:
+def has(model, modality: str) -> bool:
+    """Whether a (possibly wrapped) model has a tower for `modality`."""
+    return getattr(getattr(model, "module", model), modality) is not None
+
+
+def calibration(collected: Collected, temperature: float) -> dict[str, float]:
     return {
         "temperature": float(temperature),
-        "ece_before": expected_calibration_error(logits, labels, 1.0),
-        "ece_after": expected_calibration_error(logits, labels, temperature),
+        "ece_before": expected_calibration_error(collected.logits, collected.labels, 1.0),
+        "ece_after": expected_calibration_error(collected.logits, collected.labels, temperature),
     }
 
 
@@ -108,14 +160,16 @@ def evaluate_source(
         raise SystemExit(f"No split {chosen!r} in {specs}; it has {sorted(by_split)}.")
     preprocessor = Preprocessor(model.preprocess_cfg, tokenizer, is_train=False)
     results, raw = ablation(model, preprocessor, ds, batch_size)
+    if not raw:
+        raise SystemExit(f"Nothing in {specs} is a modality this model reads.")
     first = next(iter(raw.values()))
     return {
         "data": specs,
         "split": chosen,
         "skipped_bad_rows": len(report.bad),
         "test": results,
-        "calibration": calibration(*first, float(model.temperature)),
-        "temperature_fitted_here": fit_temperature(*first),
+        "calibration": calibration(first, float(model.temperature)),
+        "temperature_fitted_here": first.fit_temperature(),
     }
 
 

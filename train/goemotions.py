@@ -7,10 +7,10 @@ Two forms are read:
 - a `datasets.Dataset` with a `labels` sequence over the 27 emotions + neutral (the Hub's
   "simplified" config), mapped to Ekman's 6 + neutral with the paper's own grouping.
 
-Multi-label rule: a comment is kept only if all its labels fall in ONE of the 7 emotions (e.g. joy +
-amusement -> happy); comments whose labels span two or more emotions (~8% of the Ekman data) are
-left out and counted, because a single-label softmax model has no right answer for them. The
-project's dev scores are on single-label rows for the same reason.
+Multi-label rule: a comment whose labels all fall in ONE of the 7 emotions (e.g. joy + amusement ->
+happy) has that label. Comments whose labels span two or more emotions (~8% of the Ekman data) are left
+out and counted, or, with `spread` (`--data PATH#multi=spread`), kept with an even distribution over
+those emotions as their target. The project's dev scores are on single-label rows.
 """
 
 from __future__ import annotations
@@ -53,8 +53,30 @@ NAME_FILES = ("labels.txt", "ekman_labels.txt", "emotions.txt")
 
 def to_project_label(names: list[str]) -> str | None:
     """The one project emotion these GoEmotions (or Ekman) label names mean, or None if they span several."""
+    found = project_emotions(names)
+    return found[0] if len(found) == 1 else None
+
+
+def project_emotions(names: list[str]) -> list[str]:
+    """The project emotions these GoEmotions (or Ekman) label names mean, in the project's order."""
     found = {TO_PROJECT.get(name) or EMOTIONS[parse_label(name)] for name in names}
-    return found.pop() if len(found) == 1 else None
+    return [e for e in EMOTIONS if e in found]
+
+
+def row(text: str, names: list[str], spread: bool) -> dict[str, Any] | None:
+    """A row with a label, or with an even target over several emotions (`spread`); None when left out."""
+    found = project_emotions(names)
+    if len(found) == 1:
+        return {"image": None, "text": text, "label": found[0]}
+    if not spread or not found:
+        return None
+    return {"image": None, "text": text, "label": found[0], "target": {e: 1 / len(found) for e in found}}
+
+
+def multi_note(name: str, count: int, spread: bool) -> str:
+    if spread:
+        return f"{name}: {count} comment(s) whose labels span several emotions kept as even distributions"
+    return f"{name}: left out {count} comment(s) whose labels span several emotions"
 
 
 def label_names(folder: Path) -> list[str]:
@@ -65,22 +87,21 @@ def label_names(folder: Path) -> list[str]:
     return list(EKMAN_NAMES)
 
 
-def read_tsv(path: Path) -> tuple[list[dict[str, Any]], int]:
-    """(rows, multi-label rows left out) of one GoEmotions TSV file; unknown ids go through as bad labels."""
+def read_tsv(path: Path, spread: bool = False) -> tuple[list[dict[str, Any]], int]:
+    """(rows, comments spanning several emotions) of one GoEmotions TSV file; unknown ids go through as bad labels."""
     names = label_names(path.parent)
     rows, multi = [], 0
     with path.open(newline="", encoding="utf-8") as handle:
         for fields in csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
             text, ids = (fields + ["", ""])[:2]
             try:
-                label = to_project_label([names[int(i)] for i in ids.split(",") if i.strip()])
+                found = row(text, [names[int(i)] for i in ids.split(",") if i.strip()], spread)
             except (ValueError, IndexError):
                 rows.append({"image": None, "text": text, "label": ids})  # reported as a bad row by the caller
                 continue
-            if label is None:
-                multi += 1
-                continue
-            rows.append({"image": None, "text": text, "label": label})
+            multi += found is None or "target" in found
+            if found is not None:
+                rows.append(found)
     return rows, multi
 
 
@@ -91,14 +112,13 @@ def is_goemotions(ds) -> bool:
     return bool(names) and set(TO_PROJECT) <= set(names)
 
 
-def dataset_rows(ds) -> tuple[list[dict[str, Any]], int]:
-    """(rows, multi-label rows left out) of a GoEmotions `datasets.Dataset`."""
+def dataset_rows(ds, spread: bool = False) -> tuple[list[dict[str, Any]], int]:
+    """(rows, comments spanning several emotions) of a GoEmotions `datasets.Dataset`."""
     names = ds.features["labels"].feature.names
     rows, multi = [], 0
     for text, ids in zip(ds["text"], ds["labels"], strict=True):
-        label = to_project_label([names[i] for i in ids])
-        if label is None:
-            multi += 1
-            continue
-        rows.append({"image": None, "text": text, "label": label})
+        found = row(text, [names[i] for i in ids], spread)
+        multi += found is None or "target" in found
+        if found is not None:
+            rows.append(found)
     return rows, multi

@@ -1,4 +1,10 @@
-"""`datasets.Dataset` rows -> model batches, through the serving preprocessing (`fusion.preprocess`)."""
+"""`datasets.Dataset` rows -> model batches, through the serving preprocessing (`fusion.preprocess`).
+
+A batch carries, besides the model inputs, `targets` (B x L: each row's distribution over the model's
+L labels), `label_mask` (B x L: the labels the row's source uses), `labels` (the hard label, for metrics),
+`weight` (the source's loss weight) and `source` (an id per source, for per-source scores). The model's
+labels come from its config: `label_order` maps them onto the data's 7 emotions.
+"""
 
 from __future__ import annotations
 
@@ -8,60 +14,137 @@ import torch
 from datasets import Dataset
 from torch.utils.data import DataLoader
 
+from fusion.labels import EMOTIONS
 from fusion.preprocess import Preprocessor
+from train.data import DataError
+
+
+def label_order(labels: list[str]) -> list[int]:
+    """For each of a model's labels, its column among the data's 7 emotions (a model label that is no
+    emotion of the data is an error: it could never be trained or scored)."""
+    unknown = [name for name in labels if name not in EMOTIONS]
+    if unknown:
+        raise DataError(f"The model's labels {unknown} are not emotions the data knows ({', '.join(EMOTIONS)}).")
+    return [EMOTIONS.index(name) for name in labels]
 
 
 class EmotionRows(torch.utils.data.Dataset):
-    """Row i -> (index, image tensor or None, text, label); faces are cropped exactly as when serving."""
+    """Row i -> a dict of index, image tensor or None, text, target, label mask and weight; faces are cropped
+    exactly as when serving."""
 
     def __init__(self, ds: Dataset, preprocessor: Preprocessor, use_images: bool = True, use_texts: bool = True):
         # A hidden (or cached) modality is never read, so images are not decoded for nothing.
         self.ds = ds if use_images else ds.remove_columns("image")
         self.preprocessor = preprocessor
         self.use_images, self.use_texts = use_images, use_texts
+        names = sorted(set(ds["source"])) if "source" in ds.column_names else []
+        self.source_ids = {name: i for i, name in enumerate(names)}
 
     def __len__(self) -> int:
         return len(self.ds)
 
-    def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, str, int]:
+    def __getitem__(self, index: int) -> dict[str, Any]:
         row = self.ds[index]
         image = None
         if self.use_images and row["image"] is not None:
             image = self.preprocessor.image_tensor(self.preprocessor.face(row["image"]))
-        text = row["text"] if self.use_texts else ""
-        return index, image, text or "", int(row["label"])
+        return {
+            "index": index,
+            "image": image,
+            "text": (row["text"] if self.use_texts else "") or "",
+            "target": row["target"],
+            "label_mask": row["label_mask"],
+            "weight": row["weight"],
+            "source": self.source_ids.get(row.get("source"), 0),
+        }
 
 
 class Collate:
     """Batches rows; missing images/texts become presence flags (the model fills in placeholders)."""
 
-    def __init__(self, preprocessor: Preprocessor):
+    def __init__(self, preprocessor: Preprocessor, order: list[int] | None = None):
         self.preprocessor = preprocessor
+        self.order = order if order is not None else list(range(len(EMOTIONS)))
 
-    def __call__(self, items: list[tuple[int, torch.Tensor | None, str, int]]) -> dict[str, Any]:
-        indices, images, texts, labels = zip(*items)
-        batch = {k: v for k, v in self.preprocessor.collate(images, texts).items() if v is not None}
-        batch.update(index=torch.tensor(indices), labels=torch.tensor(labels))
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = {
+            k: v
+            for k, v in self.preprocessor.collate([i["image"] for i in items], [i["text"] for i in items]).items()
+            if v is not None
+        }
+        targets = torch.tensor([i["target"] for i in items], dtype=torch.float32)[:, self.order]
+        mask = torch.tensor([i["label_mask"] for i in items], dtype=torch.bool)[:, self.order]
+        lost = targets.sum(1) <= 0
+        if bool(lost.any()):
+            raise DataError(f"{int(lost.sum())} row(s) are labelled only with emotions the model does not have.")
+        batch.update(
+            index=torch.tensor([i["index"] for i in items]),
+            targets=targets / targets.sum(1, keepdim=True),
+            label_mask=mask | (targets > 0),  # a row's own label always counts
+            labels=targets.argmax(1),
+            weight=torch.tensor([i["weight"] for i in items], dtype=torch.float32),
+            source=torch.tensor([i["source"] for i in items]),
+        )
         return batch
+
+
+def source_shares(sources: list[str], temperature: float) -> dict[str, float]:
+    """Each source's share of an epoch: proportional to its rows ** temperature (1: as in the data, 0.5: the
+    square root, which lifts small corpora without repeating them endlessly, 0: every source equal)."""
+    counts: dict[str, int] = {}
+    for name in sources:
+        counts[name] = counts.get(name, 0) + 1
+    mass = {name: n**temperature for name, n in counts.items()}
+    total = sum(mass.values())
+    return {name: m / total for name, m in mass.items()}
+
+
+class SourceSampler(torch.utils.data.Sampler[int]):
+    """An epoch of `rows` row indices drawn per source by `source_shares` (a source is gone through in a new
+    random order before any of its rows repeats), then shuffled."""
+
+    def __init__(self, sources: list[str], temperature: float, rows: int, generator: torch.Generator):
+        self.generator, self.rows = generator, rows
+        self.by_source: dict[str, list[int]] = {}
+        for i, name in enumerate(sources):
+            self.by_source.setdefault(name, []).append(i)
+        self.shares = source_shares(sources, temperature)
+
+    def __len__(self) -> int:
+        return sum(round(self.rows * share) for share in self.shares.values())
+
+    def __iter__(self):
+        order = []
+        for name, share in self.shares.items():
+            pool, wanted = torch.tensor(self.by_source[name]), round(self.rows * share)
+            while wanted > 0:
+                take = pool[torch.randperm(len(pool), generator=self.generator)][:wanted]
+                order += take.tolist()
+                wanted -= len(take)
+        yield from (order[i] for i in torch.randperm(len(order), generator=self.generator).tolist())
 
 
 class LengthGroupedSampler(torch.utils.data.Sampler[list[int]]):
     """Batches of rows whose texts have about the same length, so a batch pads little.
 
-    Rows are shuffled, each run of `50 * batch_size` is sorted by length and cut into batches, and the
-    batches are shuffled: content and order stay random, padding drops to near each batch's own length.
+    Rows are shuffled (or drawn by `base`, e.g. a `SourceSampler`), each run of `50 * batch_size` is sorted by
+    length and cut into batches, and the batches are shuffled: content and order stay random, padding drops to
+    near each batch's own length.
     """
 
-    def __init__(self, lengths: list[int], batch_size: int, generator: torch.Generator):
-        self.lengths, self.batch_size, self.generator = lengths, batch_size, generator
+    def __init__(self, lengths: list[int], batch_size: int, generator: torch.Generator, base=None):
+        self.lengths, self.batch_size, self.generator, self.base = lengths, batch_size, generator, base
 
     def __len__(self) -> int:
         run = 50 * self.batch_size
-        full, rest = divmod(len(self.lengths), run)
+        full, rest = divmod(len(self.base) if self.base is not None else len(self.lengths), run)
         return full * 50 + -(-rest // self.batch_size)
 
     def __iter__(self):
-        order = torch.randperm(len(self.lengths), generator=self.generator).tolist()
+        if self.base is not None:
+            order = list(self.base)
+        else:
+            order = torch.randperm(len(self.lengths), generator=self.generator).tolist()
         run = 50 * self.batch_size
         batches = []
         for start in range(0, len(order), run):
@@ -81,16 +164,27 @@ def make_loader(
     use_images: bool = True,
     use_texts: bool = True,
     group_by_length: bool = False,
+    labels: list[str] | None = None,
+    source_temperature: float = 1.0,
+    epoch_rows: int = 0,
 ) -> DataLoader:
+    """Batches of `ds` for a model whose labels are `labels` (default: the 7 emotions in the data's order).
+
+    When shuffling, `source_temperature` below 1 (or `epoch_rows`) draws each epoch by source (`SourceSampler`)."""
     generator = torch.Generator().manual_seed(seed)
     batching: dict[str, Any] = {"batch_size": batch_size, "shuffle": shuffle}
+    base = None
+    if shuffle and (source_temperature != 1.0 or epoch_rows):
+        base = SourceSampler(ds["source"], source_temperature, epoch_rows or len(ds), generator)
+        batching = {"batch_size": batch_size, "sampler": base}
     if shuffle and group_by_length:
-        batching = {"batch_sampler": LengthGroupedSampler([len(t or "") for t in ds["text"]], batch_size, generator)}
+        lengths = [len(t or "") for t in ds["text"]]
+        batching = {"batch_sampler": LengthGroupedSampler(lengths, batch_size, generator, base)}
     return DataLoader(
         EmotionRows(ds, preprocessor, use_images, use_texts),
         **batching,
         num_workers=num_workers,
-        collate_fn=Collate(preprocessor),
+        collate_fn=Collate(preprocessor, label_order(labels) if labels else None),
         generator=generator,
         persistent_workers=num_workers > 0,
     )

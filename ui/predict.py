@@ -12,6 +12,7 @@ from fusion.batching import MicroBatcher
 from fusion.explain import explain_face, explain_text, overlay
 from fusion.labels import EMOTIONS
 from fusion.predictor import EmotionPredictor
+from fusion.preprocess import MAX_TEXT_CHARS
 from ui.chart import modality_chart
 from ui.faces import draw_faces
 from ui.files import BoundedFiles
@@ -19,7 +20,6 @@ from ui.flagging import FlagStoreCallback, RateLimit
 from ui.image_input import face_image
 
 logger = logging.getLogger("app")
-MAX_TEXT_CHARS = 2000
 FLAG_NOTICE = (
     "Flagging stores the image and the text you sent, with your correction, privately, so that maintainers "
     "can relabel them and retrain the model. Do not flag anything you do not want kept."

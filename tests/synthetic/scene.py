@@ -8,7 +8,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
-from train.synthetic.common import pick, random_colour
+from tests.synthetic.common import pick, random_colour
 
 
 @lru_cache(maxsize=8)

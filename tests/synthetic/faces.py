@@ -6,9 +6,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from fusion.labels import EMOTIONS
-from train.synthetic.common import Geo, mix, scale
-from train.synthetic.expression import make_expression
-from train.synthetic.parts import (
+from tests.synthetic.common import Geo, mix, scale
+from tests.synthetic.expression import make_expression
+from tests.synthetic.parts import (
     draw_brows,
     draw_eye,
     draw_hair_back,
@@ -17,8 +17,8 @@ from train.synthetic.parts import (
     draw_nose,
     draw_occlusion,
 )
-from train.synthetic.person import make_look
-from train.synthetic.scene import background, light_and_noise
+from tests.synthetic.person import make_look
+from tests.synthetic.scene import background, light_and_noise
 
 SUPERSAMPLE = 2  # faces are drawn at 2x and downsampled, for smooth edges
 FACE_HEIGHT = (0.30, 0.36)  # half the face height, as a share of the image side

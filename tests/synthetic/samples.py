@@ -8,9 +8,9 @@ import numpy as np
 from PIL import Image
 
 from fusion.labels import EMOTIONS
-from train.synthetic.common import pick
-from train.synthetic.faces import OCCLUSIONS, draw_face
-from train.synthetic.text import make_sentence
+from tests.synthetic.common import pick
+from tests.synthetic.faces import OCCLUSIONS, draw_face
+from tests.synthetic.text import make_sentence
 
 CLEAR_INTENSITY = (0.6, 1.0)
 UNCLEAR_INTENSITY = (0.0, 0.08)

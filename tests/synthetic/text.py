@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from fusion.labels import EMOTIONS
-from train.synthetic.common import pick
+from tests.synthetic.common import pick
 
 
 def _load(name: str) -> dict:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train.synthetic.common import RGB, pick, random_colour, scale
+from tests.synthetic.common import RGB, pick, random_colour, scale
 
 # Colour tables: "skin" (light to dark, blended between neighbours), "hair", "iris" and face "mask".
 PALETTE: dict[str, tuple[RGB, ...]] = {

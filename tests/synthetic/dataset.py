@@ -13,7 +13,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from fusion.labels import EMOTIONS
-from train.synthetic.samples import make_sample, plan
+from tests.synthetic.samples import make_sample, plan
 
 FORMATS = ("csv", "disk")
 

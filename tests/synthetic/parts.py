@@ -7,9 +7,9 @@ import math
 import numpy as np
 from PIL import ImageDraw
 
-from train.synthetic.common import RGB, Geo, clamp, mix, pick, scale
-from train.synthetic.expression import Expression
-from train.synthetic.person import PALETTE
+from tests.synthetic.common import RGB, Geo, clamp, mix, pick, scale
+from tests.synthetic.expression import Expression
+from tests.synthetic.person import PALETTE
 
 
 def draw_hair_back(d: ImageDraw.ImageDraw, g: Geo, hair: RGB, style: int) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from train.synthetic.faces import draw_face
+from tests.synthetic.faces import draw_face
 
 # Drawn faces (label, seed, side) that OpenCV's Haar cascade finds, largest first.
 GROUP = (("happy", 0, 200), ("angry", 0, 170), ("surprise", 2, 140))

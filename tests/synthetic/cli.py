@@ -1,4 +1,4 @@
-"""The command line, `python -m train.synthetic --out DIR [--n 700] [--seed 0] [--format csv|disk] ...`."""
+"""The command line, `python -m tests.synthetic --out DIR [--n 700] [--seed 0] [--format csv|disk] ...`."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import os
 import sys
 from pathlib import Path
 
-from train.synthetic.dataset import FORMATS, check, generate
+from tests.synthetic.dataset import FORMATS, check, generate
 
 
 def main(argv: list[str] | None = None) -> Path:
     """CLI entry point: parse and check `argv`, write the dataset, return its path."""
     description = sys.modules[__package__].__doc__  # the package's one-line docstring
-    parser = argparse.ArgumentParser(prog="python -m train.synthetic", description=description)
+    parser = argparse.ArgumentParser(prog="python -m tests.synthetic", description=description)
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--n", type=int, default=700, help="number of samples (default 700)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
