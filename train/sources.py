@@ -11,6 +11,7 @@ have): a corpus whose annotators had no "neutral" then never teaches that neutra
 from __future__ import annotations
 
 import csv
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,8 @@ class SourceSpec:
 
     `weight` scales the loss of this source's rows (noisy corpora count less); `labels` declares the
     labels the source's annotators could give (default: all; "auto": those its rows have); `multi=spread`
-    keeps GoEmotions comments that span several emotions as an even distribution over them (default: left out).
+    keeps GoEmotions training comments that span several emotions as an even distribution over them (default:
+    left out; a validation or test split keeps single-label comments only, so each scored row has one answer).
     """
 
     ref: str
@@ -92,6 +94,7 @@ class ReadContext:
 
     notes: list[str]
     unreviewed_flags: bool = False
+    split: str = "all"  # the split a reader is reading, where the source has splits
 
 
 @dataclass(frozen=True)
@@ -175,9 +178,10 @@ def read_parquet(path: Path, spec: SourceSpec, ctx: ReadContext) -> Rows:
 
 
 def read_goemotions_tsv(path: Path, spec: SourceSpec, ctx: ReadContext) -> Rows:
-    rows, multi = goemotions.read_tsv(path, spread=spec.multi == "spread")
+    spread = spec.multi == "spread" and ctx.split in ("train", "all")
+    rows, multi = goemotions.read_tsv(path, spread=spread)
     if multi:
-        ctx.notes.append(goemotions.multi_note(str(path), multi, spec.multi == "spread"))
+        ctx.notes.append(goemotions.multi_note(str(path), multi, spread))
     return rows
 
 
@@ -242,9 +246,10 @@ def _hub_rows(ds: Dataset, spec: SourceSpec, ctx: ReadContext, name: str) -> Row
         return rows_from_dataset(used)
     if not goemotions.is_goemotions(ds):
         return rows_from_dataset(ds)
-    rows, multi = goemotions.dataset_rows(ds, spread=spec.multi == "spread")
+    spread = spec.multi == "spread" and not name.endswith(("@validation", "@test"))
+    rows, multi = goemotions.dataset_rows(ds, spread=spread)
     if multi:
-        ctx.notes.append(goemotions.multi_note(name, multi, spec.multi == "spread"))
+        ctx.notes.append(goemotions.multi_note(name, multi, spread))
     return rows
 
 
@@ -253,7 +258,10 @@ def _read_file(spec: SourceSpec, ctx: ReadContext) -> dict[str, Rows]:
 
 
 def _read_split_folder(spec: SourceSpec, ctx: ReadContext) -> dict[str, Rows]:
-    return {split: FILE_READERS[file.suffix](file, spec, ctx) for split, file in split_files(spec.path).items()}
+    return {
+        split: FILE_READERS[file.suffix](file, spec, dataclasses.replace(ctx, split=split))
+        for split, file in split_files(spec.path).items()
+    }
 
 
 def _is_saved_dataset(folder: Path) -> bool:
