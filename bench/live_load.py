@@ -52,7 +52,8 @@ class LiveStream:
         self.http, self.timeout = httpx.Client(base_url=url, timeout=60), timeout
         self.body = {"fn_index": fn_index, "session_hash": uuid.uuid4().hex[:11], "event_data": None}
         self.frame, self.results = frame, queue.Queue()
-        self.event_id = self.http.post("gradio_api/queue/join", json={**self.body, "data": [frame]}).json()["event_id"]
+        join = {**self.body, "data": self._data()}
+        self.event_id = self.http.post("gradio_api/queue/join", json=join).json()["event_id"]
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -68,11 +69,15 @@ class LiveStream:
                     if message["msg"] == "process_completed":
                         return
 
+    def _data(self) -> list:
+        """The Live tab's inputs as the browser sends them: the frame, Steady view on, the session's state."""
+        return [self.frame, True, None]
+
     def first(self) -> None:
         self._answer()
 
     def send(self) -> None:
-        self.http.post(f"gradio_api/stream/{self.event_id}", json={**self.body, "data": [self.frame]})
+        self.http.post(f"gradio_api/stream/{self.event_id}", json={**self.body, "data": self._data()})
         self._answer()
 
     def _answer(self) -> None:

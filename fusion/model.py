@@ -118,9 +118,9 @@ class EmotionFusionModel(nn.Module, PyTorchModelHubMixin, **CARD_METADATA):
             raise ValueError("A model needs a text encoder, an image encoder, or both.")
         # The stored preprocessing, over the image encoder's own (its registry entry) for what is not stored.
         self.preprocess_cfg = (
-            image_preprocess(image_encoder.get("arch", "resnet18"), preprocess)
+            image_preprocess(image_encoder.get("arch", "resnet18"), preprocess, stored=preprocess is not None)
             if image_encoder is not None
-            else PreprocessCfg.from_dict(preprocess)
+            else PreprocessCfg.from_dict(preprocess, stored=preprocess is not None)
         )
         self.fusion = fusion
         self.text = TextTower(**text_encoder) if text_encoder is not None else None
@@ -212,6 +212,13 @@ class EmotionFusionModel(nn.Module, PyTorchModelHubMixin, **CARD_METADATA):
             raise ValueError("This model has no image encoder: it reads texts only.")
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_image):
             return self.image(pixel_values)
+
+    @torch.no_grad()
+    def image_branch_logits(self, pixel_values: torch.Tensor, tta: str | None = None) -> torch.Tensor:
+        """The image head's logits for a batch of faces, with `tta` in place of the tower's own (explanations
+        score many occluded variants of one face: one view each keeps them quick)."""
+        feats = self.image(pixel_values, tta=tta)
+        return self.image_head(self.image_embed(feats, torch.ones(len(feats), dtype=torch.bool, device=feats.device)))
 
     def forward_head(
         self,

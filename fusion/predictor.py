@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from fusion.doubt import doubt as say_doubt
 from fusion.faces import MAX_FACES, FaceCrop
 from fusion.hub import load_model_folder, resolve_model_source
 from fusion.model import EmotionFusionModel
@@ -59,8 +60,9 @@ class Prediction:
     face_found: bool | None  # None when no image was given
     face_box: tuple[int, int, int, int] | None  # (x0, y0, x1, y1) of the fused face's crop
     faces: list[FaceResult] = field(default_factory=list)  # every face scored, largest first
-    note: str | None = None  # what a person should know about this answer (no face, several faces)
+    note: str | None = None  # what a person should know about this answer (no face, several faces, doubt)
     face_crop: Image.Image | None = field(default=None, repr=False)
+    doubt: str | None = None  # face and text disagree, or the top two are too close to call (`fusion.doubt`)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form (the crop image is left out)."""
@@ -73,6 +75,7 @@ class Prediction:
             "face_box": list(self.face_box) if self.face_box else None,
             "faces": [face.to_dict() for face in self.faces],
             "note": self.note,
+            "doubt": self.doubt,
         }
 
 
@@ -240,20 +243,24 @@ class EmotionPredictor:
             row = start + (item.fused if item.faces else 0)  # the row that holds the text
             face = item.faces[item.fused] if item.faces else None
             probs = self._as_dict(fused[row])
+            text_probs = self._as_dict(text_p[row]) if item.text else None
+            image_probs = self._as_dict(image_p[row]) if face else None
+            doubt = say_doubt(probs, image_probs, text_probs)
             predictions.append(
                 Prediction(
                     label=max(probs, key=probs.get),
                     probabilities=probs,
-                    text_probabilities=self._as_dict(text_p[row]) if item.text else None,
-                    image_probabilities=self._as_dict(image_p[row]) if face else None,
+                    text_probabilities=text_probs,
+                    image_probabilities=image_probs,
                     face_found=bool(item.faces) if item.image_given else None,
                     face_box=face.box if face else None,
                     faces=[
                         FaceResult(f.box, self._as_dict(image_p[start + i]), fused=i == item.fused)
                         for i, f in enumerate(item.faces)
                     ],
-                    note=_note(item),
+                    note=" ".join(n for n in (_note(item), doubt) if n) or None,
                     face_crop=face.image if face else None,
+                    doubt=doubt,
                 )
             )
             start += len(item.rows)

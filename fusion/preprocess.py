@@ -33,6 +33,10 @@ MAX_TEXT_CHARS = 2000  # the longest text the app accepts and a flag keeps (one 
 ImageInput = Image.Image | np.ndarray | bytes | str | Path
 
 
+# What a saved folder without these settings was served with: the Haar cascade, no turning, no equalisation.
+SAVED_BEFORE: dict[str, Any] = {"detector": "haar", "align": False, "equalize": False}
+
+
 class InvalidImageError(ValueError):
     """The image could not be read; the message says why and what to send instead."""
 
@@ -49,6 +53,9 @@ class PreprocessCfg:
     face_margin: float = 0.25
     max_text_tokens: int = 128
     max_image_pixels: int = 50_000_000
+    detector: str = "yunet"  # "yunet" (landmarks) or "haar" (`fusion.faces`)
+    align: bool = True  # turn each face crop so the eyes are level
+    equalize: bool = False  # histogram-equalise the crop (one photometric style for every camera)
 
     def __post_init__(self) -> None:
         channels = COLOR_MODES.get(self.color_mode)
@@ -62,10 +69,15 @@ class PreprocessCfg:
         return COLOR_MODES[self.color_mode]
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None, base: dict[str, Any] | None = None) -> PreprocessCfg:
+    def from_dict(
+        cls, data: dict[str, Any] | None, base: dict[str, Any] | None = None, stored: bool = False
+    ) -> PreprocessCfg:
         """`data` over `base` (an encoder's own settings). Without a colour mode, the number of
-        mean values names it (folders saved before colour modes existed were RGB)."""
+        mean values names it (folders saved before colour modes existed were RGB). A `stored` config (a
+        saved folder's) that predates a setting keeps what that folder was served with (`SAVED_BEFORE`)."""
         data = {k: v for k, v in (data or {}).items() if not (k == "extra" and not v)}  # an old, unused field
+        if stored:
+            data = {**SAVED_BEFORE, **data}
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"Unknown preprocessing settings: {sorted(unknown)}")
@@ -172,29 +184,70 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def image_transform(cfg: PreprocessCfg, is_train: bool = False, erasing: float = 0.0) -> v2.Compose:
-    """PIL RGB face crop -> normalised float tensor (channels, size, size); augmentation for training
-    (with probability `erasing`, a random patch is blanked too: faces are often partly hidden).
+AUGMENTS = ("basic", "webcam")
 
-    An image already at the model's size is not resampled (a 48 px face crop reaches a 48 px model as is).
-    """
-    size = cfg.image_size
-    colour = [v2.Grayscale(num_output_channels=1)] if cfg.color_mode == "L" else []  # PIL's own "L" conversion
-    if is_train:
-        geometry = [
+
+class RandomGamma(torch.nn.Module):
+    """A random gamma (camera exposure curves) on uint8 image tensors."""
+
+    def __init__(self, low: float = 0.6, high: float = 1.6):
+        super().__init__()
+        self.low, self.high = low, high
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        gamma = float(torch.empty(()).uniform_(self.low, self.high))
+        return ((image.float() / 255) ** gamma * 255).round().to(torch.uint8)
+
+
+def train_augmentation(size: int, channels: int, augment: str) -> list:
+    """What training adds to a face crop. "basic": crops, flips, small turns, brightness/contrast. "webcam":
+    what a camera and a face detector do to a face: the crop box jittered and rescaled as a detector places
+    it, turns, blur and low resolution, JPEG, exposure (brightness, contrast, gamma)."""
+    if augment == "basic":
+        return [
             v2.RandomResizedCrop(size, scale=(0.8, 1.0), ratio=(0.9, 1.1), antialias=True),
             v2.RandomHorizontalFlip(),
             v2.RandomRotation(10),
-            v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.2 if cfg.channels == 3 else 0),
+            v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.2 if channels == 3 else 0),
         ]
-    else:
-        geometry = [v2.Resize((size, size), antialias=True)]
+    low = max(8, size // 2)
+    return [
+        v2.RandomAffine(degrees=15, translate=(0.06, 0.06), scale=(0.9, 1.12), fill=128),
+        v2.RandomResizedCrop(size, scale=(0.75, 1.0), ratio=(0.85, 1.15), antialias=True),
+        v2.RandomHorizontalFlip(),
+        v2.RandomApply([v2.GaussianBlur(5, sigma=(0.3, 1.4))], p=0.25),
+        v2.RandomApply([v2.Resize(low, antialias=True), v2.Resize(size, antialias=True)], p=0.2),
+        v2.RandomApply([v2.JPEG((30, 90))], p=0.3),
+        v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.2 if channels == 3 else 0),
+        v2.RandomApply([RandomGamma()], p=0.3),
+    ]
+
+
+def image_transform(
+    cfg: PreprocessCfg, is_train: bool = False, erasing: float = 0.0, augment: str = "basic"
+) -> v2.Compose:
+    """PIL RGB face crop -> normalised float tensor (channels, size, size); augmentation for training
+    (with probability `erasing`, a random patch is blanked too: faces are often partly hidden).
+
+    With `cfg.equalize` the crop is histogram-equalised after any augmentation, in training and serving
+    alike: every camera's crop reaches the network in one photometric style. An image already at the
+    model's size is not resampled (a 48 px face crop reaches a 48 px model as is).
+    """
+    if augment not in AUGMENTS:
+        raise ValueError(f"Unknown augmentation {augment!r}; use one of {AUGMENTS}.")
+    size = cfg.image_size
+    colour = [v2.Grayscale(num_output_channels=1)] if cfg.color_mode == "L" else []  # PIL's own "L" conversion
+    geometry = (
+        train_augmentation(size, cfg.channels, augment) if is_train else [v2.Resize((size, size), antialias=True)]
+    )
+    equalize = [v2.RandomEqualize(p=1.0)] if cfg.equalize else []
     erase = [v2.RandomErasing(p=erasing, scale=(0.02, 0.2), value=0.0)] if is_train and erasing > 0 else []
     return v2.Compose(
         [
             *colour,
             v2.ToImage(),
             *geometry,
+            *equalize,
             v2.ToDtype(torch.float32, scale=True),
             v2.Normalize(cfg.mean, cfg.std),
             *erase,
@@ -234,20 +287,26 @@ def load_tokenizer(path: str | Path):
 class Preprocessor:
     """Turns raw (image, text) pairs into model inputs; the same object serves training and inference."""
 
-    def __init__(self, cfg: PreprocessCfg, tokenizer: Any, is_train: bool = False, erasing: float = 0.0):
+    def __init__(
+        self, cfg: PreprocessCfg, tokenizer: Any, is_train: bool = False, erasing: float = 0.0, augment: str = "basic"
+    ):
         self.cfg = cfg
         self.tokenizer = tokenizer
-        self.transform = image_transform(cfg, is_train, erasing)
+        self.transform = image_transform(cfg, is_train, erasing, augment)
+        self.crop = {
+            "margin": cfg.face_margin,
+            "detect": cfg.detect_faces,
+            "detector": cfg.detector,
+            "align": cfg.align,
+        }
 
     def face(self, source: ImageInput) -> FaceCrop:
         """The largest face, or the centre (training reads every image this way)."""
-        image = load_image(source, self.cfg.max_image_pixels)
-        return crop_face(image, margin=self.cfg.face_margin, detect=self.cfg.detect_faces)
+        return crop_face(load_image(source, self.cfg.max_image_pixels), **self.crop)
 
     def faces(self, source: ImageInput, limit: int = MAX_FACES) -> list[FaceCrop]:
         """Every face, largest first (serving scores each of them); [] when none is found."""
-        image = load_image(source, self.cfg.max_image_pixels)
-        return crop_faces(image, margin=self.cfg.face_margin, detect=self.cfg.detect_faces, limit=limit)
+        return crop_faces(load_image(source, self.cfg.max_image_pixels), limit=limit, **self.crop)
 
     def image_tensor(self, face: FaceCrop) -> torch.Tensor:
         return self.transform(face.image)

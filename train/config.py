@@ -15,6 +15,7 @@ from typing import Any
 
 from fusion.encoders import IMAGE_ENCODERS, NO_ENCODER, TEXT_ENCODERS, TTA_MODES
 from fusion.model import DEFAULT_HIDDEN, FUSIONS
+from fusion.preprocess import AUGMENTS
 
 
 def _opt(default: Any = None, help: str = "", group: str = "", **extra: Any) -> Any:
@@ -71,11 +72,14 @@ class TrainConfig:
     label_smoothing: float = _opt(0.0, "share of each target spread over all classes", "optimisation", unit=True)
     random_erasing: float = _opt(0.0, "chance that a training image gets a random patch blanked", "optimisation",
                                  unit=True)  # fmt: skip
+    augment: str = _opt("basic", "training image augmentation: basic (crops, flips, turns, brightness) or webcam "
+                        "(the crop jittered as a detector places it, blur, low resolution, JPEG, exposure)",
+                        "optimisation", choices=list(AUGMENTS))  # fmt: skip
     group_by_length: bool = _opt(False, "batch texts of similar length together (less padding)", "optimisation")
     patience: int = _opt(3, "early stop after this many epochs without a validation gain", "optimisation", minimum=1)
     select_by: str = _opt("macro_f1", "validation score that picks the epoch: macro-F1 over all rows, the mean of "
-                          "each source's macro-F1 over its own labels, or the loss against the (soft) targets",
-                          "optimisation", choices=["macro_f1", "source_macro_f1", "loss"])  # fmt: skip
+                          "each source's macro-F1 over its own labels, accuracy, or the loss against the (soft) targets",
+                          "optimisation", choices=["macro_f1", "accuracy", "source_macro_f1", "loss"])  # fmt: skip
     seed: int = _opt(0, "seed for splits, initialisation and shuffling", "optimisation")
     tta: str = _opt("none", "image test-time augmentation served; auto: chosen on validation", "calibration",
                     choices=[*TTA_MODES, "auto"])  # fmt: skip

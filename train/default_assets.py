@@ -51,7 +51,8 @@ class Branch:
 
 
 BRANCHES = {
-    "face": Branch(
+    # Stage 1, from scratch: FER2013's single labels (the face branch served until FER+ came).
+    "face-fer2013": Branch(
         modality="image",
         local=("fer2013",),
         online=(f"{FER_ONLINE}@train", f"{FER_ONLINE}@publicTest"),
@@ -61,6 +62,20 @@ BRANCHES = {
             "--lr-encoder", "0.1", "--lr-head", "0.1", "--weight-decay", "5e-4", "--schedule", "cosine",
             "--warmup-ratio", "0.03", "--label-smoothing", "0.1", "--patience", "12", "--seed", "0",
             "--tta", "auto", "--int8-calibration", "300",
+        ),
+    ),
+    # Stage 2: the face tower in the default (stage 1's) fine-tuned on FER+'s crowd-vote distributions, with
+    # webcam-like augmentation; histogram equalisation (the registered input) in training and serving alike.
+    "face": Branch(
+        modality="image",
+        local=("ferplus",),
+        online=(),  # FER+ votes are read from ../shared/data only
+        recipe=(
+            "--image-encoder", "face_resnet18", "--text-encoder", "none", "--fusion", "logits",
+            "--epochs", "4", "--batch-size", "64", "--optimizer", "sgd", "--lr-encoder", "0.01",
+            "--lr-head", "0.05", "--weight-decay", "5e-4", "--schedule", "cosine", "--warmup-ratio", "0.02",
+            "--augment", "webcam", "--random-erasing", "0.25", "--select-by", "accuracy", "--patience", "4",
+            "--seed", "0", "--tta", "auto", "--int8-calibration", "300",
         ),
     ),
     # Five corpora and the project's sentences (../shared/data/text/README.md): each corpus's loss covers only the
@@ -90,6 +105,8 @@ BRANCHES = {
 
 def sources(name: str, args: argparse.Namespace) -> list[str]:
     branch = BRANCHES[name]
+    if args.online and not branch.online:
+        raise SystemExit(f"The {name} recipe reads its data from --data-root only (no Hub copy).")
     return list(branch.online) if args.online else [str(args.data_root / s) for s in branch.local]
 
 
@@ -125,6 +142,8 @@ def build(text: Path, face: Path, out: Path = DEFAULT_MODEL, text_base: str | No
 
     model, tokenizer = combine(text, face, text_base=text_base)
     runs = [run for name, folder in (("text", text), ("face", face)) for run in branch_runs(folder, name)]
+    if face != out and started_from_default(face):  # a fine-tuned face tower: the runs before it still count
+        runs = [run for run in branch_runs(out, "face") if run not in runs] + runs
     with tempfile.TemporaryDirectory() as tmp:  # the sources may be `out` itself
         staged = save_model_folder(model, tokenizer, Path(tmp) / "default", half=True, leave_out_base=True)
         if (face / CALIBRATION_FILE).is_file():
@@ -142,6 +161,15 @@ def branch_runs(folder: Path, branch: str) -> list[dict[str, Any]]:
     if (folder / "training_args.json").is_file():
         return [{**json.loads((folder / "training_args.json").read_text()), "branch": branch}]
     return []
+
+
+def started_from_default(folder: Path) -> bool:
+    """A face run whose tower started from the packaged face ResNet: the default's own (`fusion.encoders`)."""
+    args_file = folder / "training_args.json"
+    if not args_file.is_file():
+        return False
+    args = json.loads(args_file.read_text())
+    return args.get("image_encoder") == "face_resnet18" and bool(args.get("pretrained_image"))
 
 
 def recipe_record(name: str, facts: dict[str, Any]) -> dict[str, Any]:
@@ -169,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.step in BRANCHES:
         args.run_dir = args.run_dir or Path("runs") / f"default-{args.step}"
         train_branch(args.step, args)
-        text, face = (args.run_dir, args.out) if args.step == "text" else (args.out, args.run_dir)
+        text, face = (args.run_dir, args.out) if BRANCHES[args.step].modality == "text" else (args.out, args.run_dir)
         build(text, face, args.out)
     elif args.step == "build":
         build(args.text, args.face, args.out)

@@ -1,8 +1,9 @@
 """Score the offline default through `EmotionPredictor` on real validation/dev data (never a test split).
 
-Faces: FER2013 validation (image only), also fed straight to the encoder (no face step) to show the
-predictor loses nothing on tight crops. Text: GoEmotions dev, single-label comments (text only), and the
-project's own held-out sentences. Pairs: each FER2013 validation face with a GoEmotions dev comment of the
+Faces: FER+ validation (its crowd majority labels) and FER2013 validation (its original labels; image only),
+the latter also fed straight to the encoder (no face step) to show the predictor loses nothing on tight
+crops. Text: GoEmotions dev (single-label comments), the dev splits of the other text corpora (each scored
+over its own labels), and the project's own held-out sentences. Pairs: each FER2013 validation face with a GoEmotions dev comment of the
 same label (no real paired data exists, so this only shows what fusing two independent views does).
 The scores become the folder's metrics.json and model card.
 """
@@ -65,6 +66,11 @@ def _faces(root: Path) -> tuple[list, list, torch.Tensor]:
     return list(fer["image"]), [None] * len(fer), torch.tensor(fer["label"])
 
 
+def _ferplus(root: Path) -> tuple[list, list, torch.Tensor]:
+    faces = load_sources([str(root / "ferplus" / "validation.parquet")])[0]["all"]
+    return list(faces["image"]), [None] * len(faces), torch.tensor(faces["label"])
+
+
 def _comments(root: Path) -> tuple[list, list, torch.Tensor]:
     dev = load_sources([str(root / "goemotions" / "dev.tsv")])[0]["all"]
     return [None] * len(dev), list(dev["text"]), torch.tensor(dev["label"])
@@ -90,6 +96,7 @@ def _pairs(root: Path) -> tuple[list, list, torch.Tensor]:
 
 
 PARTS: dict[str, Part] = {
+    "ferplus": Part("FER+ validation (crowd majority)", "validation", "image only", _ferplus, "microsoft/FERPlus"),
     "face": Part("FER2013 validation (PublicTest)", "validation", "image only", _faces, "fer2013"),
     "text": Part("GoEmotions dev, single-label", "validation", "text only", _comments, "google-research-datasets/go_emotions"),
     **{

@@ -202,7 +202,9 @@ def train(config: TrainConfig, run: RunArgs) -> dict[str, Any]:
         accelerator.print(note)
     labels_order = model.labels  # read before prepare(): a DDP wrapper hides the model's attributes
     label_order(labels_order)  # the model's labels must be emotions the data knows
-    train_prep = Preprocessor(model.preprocess_cfg, tokenizer, is_train=True, erasing=config.random_erasing)
+    train_prep = Preprocessor(
+        model.preprocess_cfg, tokenizer, is_train=True, erasing=config.random_erasing, augment=config.augment
+    )
     eval_prep = Preprocessor(model.preprocess_cfg, tokenizer, is_train=False)
     model.to(accelerator.device)
     started = time.perf_counter()

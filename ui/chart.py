@@ -6,6 +6,20 @@ import html
 from typing import Any
 
 COLOURS = {"fused": "#6d28d9", "image": "#0891b2", "text": "#d97706"}
+# One colour per emotion (the video timeline's lines and its legend), distinct for common colour blindness.
+EMOTION_COLOURS = {"angry": "#d62728", "disgust": "#2ca02c", "fear": "#9467bd", "happy": "#ff7f0e",
+                   "neutral": "#7f7f7f", "sad": "#1f77b4", "surprise": "#e377c2"}  # fmt: skip
+
+
+def emotion_legend(labels: list[str]) -> str:
+    """The timeline's legend as HTML: a swatch and the name of each emotion, wrapping on narrow screens."""
+    items = "".join(
+        f"<span class='emotion-key' style='display:inline-flex;align-items:center;gap:4px;margin:2px 10px 2px 0'>"
+        f"<span style='width:14px;height:4px;background:{EMOTION_COLOURS.get(name, '#444')};display:inline-block'>"
+        f"</span>{html.escape(name)}</span>"
+        for name in labels
+    )
+    return f"<div class='emotion-legend' style='display:flex;flex-wrap:wrap'>{items}</div>"
 
 
 def modality_chart(details: dict[str, Any] | None) -> str:

@@ -120,7 +120,7 @@ def build_predict_tab(
                     why = gr.Button("Why? (slower)")
             with gr.Column():
                 label = gr.Label(label="Emotion", num_top_classes=len(EMOTIONS))
-                note = gr.Markdown(elem_id="prediction-note")
+                note = gr.Markdown(elem_id="prediction-note", label="Note")
                 chart = gr.HTML(modality_chart(None), label="What each modality says")
                 with gr.Row():
                     crop = gr.Image(label="Face fused with the text", interactive=False, height=200, format="jpeg")
@@ -128,7 +128,7 @@ def build_predict_tab(
                 with gr.Accordion("Details (JSON)", open=False):
                     details = gr.JSON(label="Details")
         with gr.Accordion("Why? What drove the answer", open=False) as why_panel:
-            why_summary = gr.Markdown(elem_id="why-summary")
+            why_summary = gr.Markdown(elem_id="why-summary", label="Why summary")
             with gr.Row():
                 words = gr.HighlightedText(
                     label="Words (red: raised the answer)", combine_adjacent=False, elem_id="why-words"

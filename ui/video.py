@@ -8,8 +8,10 @@ import io
 import gradio as gr
 import pandas as pd
 
+from fusion.doubt import close_call
 from fusion.predictor import EmotionPredictor
 from fusion.video import FRAMES_PER_SECOND, MAX_BYTES, MAX_SECONDS, VideoResult, score_video
+from ui.chart import EMOTION_COLOURS, emotion_legend
 from ui.files import BoundedFiles
 
 LIMITS = (
@@ -61,6 +63,8 @@ def build_video_tab(predictor: EmotionPredictor, files: BoundedFiles) -> None:
         summary = f"{len(result.frames)} frames scored from {result.duration:.1f} s; a face in {result.faces}."
         if result.label is None:
             summary += " No face was found in any frame: try a clip where the face is large and well lit."
+        elif doubt := close_call(result.probabilities):
+            summary += f" Overall, {doubt}."
         overall = result.probabilities or {}
         return timeline(result, labels), files.write(csv_bytes(result, labels), ".csv"), overall, summary
 
@@ -72,15 +76,19 @@ def build_video_tab(predictor: EmotionPredictor, files: BoundedFiles) -> None:
                 button = gr.Button("Analyse video", variant="primary")
             with gr.Column():
                 overall = gr.Label(label="Overall emotion (faces only)", num_top_classes=3, elem_id="video-overall")
-                summary = gr.Markdown(elem_id="video-summary")
+                summary = gr.Markdown(elem_id="video-summary", label="Summary")
                 table = gr.File(label="Per-frame results (CSV)", elem_id="video-csv")
+        gr.HTML(emotion_legend(predictor.labels), elem_id="video-legend")  # always readable, above the lines
         plot = gr.LinePlot(
             x="seconds",
             y="probability",
             color="emotion",
+            color_map={name: EMOTION_COLOURS[name] for name in predictor.labels if name in EMOTION_COLOURS},
+            colors_in_legend=[],  # the plot's own legend is cut off below it: the legend above names every line
+            color_title="",
             label="Emotions over time",
             y_lim=[0, 1],
-            height=320,
+            height=360,
             elem_id="video-plot",
         )
         button.click(analyse, [video], [plot, table, overall, summary], api_name="video", concurrency_limit=2)

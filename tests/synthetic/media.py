@@ -27,10 +27,11 @@ def group_photo(faces: tuple[tuple[str, int, int], ...] = GROUP) -> tuple[Image.
 
 
 def write_clip(path: str | Path, frames: list[Image.Image], fps: float = 10) -> str:
-    """An MP4 (mp4v) of the frames, all the size of the first."""
+    """A clip of the frames, all the size of the first: MP4 (mp4v), or WebM (VP8, which browsers play) for .webm."""
     import cv2
 
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, frames[0].size)
+    codec = "VP80" if str(path).endswith(".webm") else "mp4v"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, frames[0].size)
     for frame in frames:
         writer.write(cv2.cvtColor(np.asarray(frame.convert("RGB")), cv2.COLOR_RGB2BGR))
     writer.release()

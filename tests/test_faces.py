@@ -1,0 +1,101 @@
+"""Face finding as served: YuNet with landmarks (every face of a group, eyes levelled), Haar for older folders,
+and one photometric style (histogram equalisation) for training and serving."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fusion.encoders import image_preprocess
+from fusion.faces import crop_faces, detect_faces, yunet_available
+from fusion.preprocess import PreprocessCfg, Preprocessor, image_transform
+from tests.conftest import ASTRONAUT, SHARED
+from tests.synthetic.media import group_photo
+
+needs_yunet = pytest.mark.skipif(not yunet_available(), reason="the yuface wheel is built for CPython 3.11 on x86-64")
+
+
+@needs_yunet
+def test_yunet_finds_every_face_of_a_group_with_its_eyes():
+    group, centres = group_photo()
+    found = detect_faces(group, "yunet")
+    assert len(found) == 3
+    assert sorted(abs(min(centres, key=lambda c: abs(c - f.cx)) - f.cx) for f in found)[-1] < 20
+    for face in found:
+        (lx, ly), (rx, ry) = face.eyes
+        assert lx < rx and abs(face.tilt) < 10  # drawn faces are upright
+
+
+@needs_yunet
+@pytest.mark.skipif(not (SHARED / "ferplus").is_dir(), reason="../shared/data/ferplus is not beside this checkout")
+def test_three_real_faces_at_200_px_on_a_plain_background():
+    """The picture of the issue: three FER faces side by side. YuNet finds them; Haar found 0 or 1 of such."""
+    from bench.face_detectors import found_in, group_of_three
+    from train.data import load_sources
+
+    faces = list(load_sources([str(SHARED / "ferplus" / "validation.parquet")])[0]["all"].select(range(30))["image"])
+    counts = [found_in(*group_of_three(faces, 3 * k), "yunet") for k in range(10)]
+    assert all(found >= 2 for found, _ in counts) and sum(found for found, _ in counts) >= 27
+    assert sum(false for _, false in counts) == 0
+
+
+@needs_yunet
+def test_a_tilted_face_is_turned_towards_upright():
+    """YuNet's landmarks read a 20-degree tilt as about 13 (they lean towards upright): the crop is turned by that,
+    which leaves it far less tilted than the face as it came."""
+    astronaut = Image.open(ASTRONAUT).convert("RGB").resize((640, 640))
+    tilted = astronaut.rotate(-20, resample=Image.Resampling.BILINEAR, fillcolor=(128, 128, 128))  # turned clockwise
+    face = detect_faces(tilted, "yunet")[0]
+    assert 8 < face.tilt < 25
+    upright = crop_faces(tilted, margin=0.4, detector="yunet", align=True)[0]
+    as_is = crop_faces(tilted, margin=0.4, detector="yunet", align=False)[0]
+    assert upright.box == as_is.box and upright.image.size == as_is.image.size
+
+    def tilt(crop):
+        return detect_faces(crop.image.resize((400, 400)), "yunet")[0].tilt
+
+    assert abs(tilt(upright)) < abs(tilt(as_is)) - 5
+
+
+def test_saved_folders_keep_the_detector_they_were_served_with():
+    stored = {"image_size": 48, "color_mode": "L", "mean": [0.5], "std": [0.25], "face_margin": 0.1}
+    old = image_preprocess("face_resnet18", stored, stored=True)
+    assert (old.detector, old.align, old.equalize) == ("haar", False, False)
+    new = image_preprocess("face_resnet18")
+    assert (new.detector, new.align, new.equalize) == ("yunet", True, True)
+    assert PreprocessCfg.from_dict(new.to_dict(), stored=True) == new  # a folder saved now keeps its own
+
+
+def test_equalisation_gives_every_exposure_one_style():
+    cfg = image_preprocess("face_resnet18")
+    prep = Preprocessor(cfg, tokenizer=None)
+    face = Image.open(ASTRONAUT).convert("L").crop((160, 40, 320, 200)).resize((48, 48)).convert("RGB")
+    dark = Image.eval(face, lambda v: int(v * 0.45))
+    bright, dim = prep.transform(face), prep.transform(dark)
+    unequalised = image_transform(PreprocessCfg.from_dict({**cfg.to_dict(), "equalize": False}))
+    assert (bright - dim).abs().mean() < 0.1 * (unequalised(face) - unequalised(dark)).abs().mean()
+
+
+def test_webcam_augmentation_keeps_shape_and_varies():
+    cfg = image_preprocess("face_resnet18")
+    transform = image_transform(cfg, is_train=True, augment="webcam", erasing=0.25)
+    face = Image.open(ASTRONAUT).convert("RGB").crop((160, 40, 320, 200))
+    torch.manual_seed(0)
+    views = torch.stack([transform(face) for _ in range(8)])
+    assert views.shape == (8, 1, 48, 48) and torch.isfinite(views).all()
+    assert views.std(0).mean() > 0.1  # jitter, blur, JPEG, exposure: no two views alike
+    with pytest.raises(ValueError, match="Unknown augmentation"):
+        image_transform(cfg, is_train=True, augment="cartoon")
+
+
+def test_haar_stays_where_yunet_is_missing(monkeypatch):
+    import fusion.faces as faces
+
+    monkeypatch.setattr(faces, "yunet_available", lambda: False)
+    group, _ = group_photo()
+    assert len(faces.detect_faces(group, "yunet")) == len(faces.detect_faces(group, "haar"))
+    with pytest.raises(ValueError, match="Unknown face detector"):
+        faces.detect_faces(group, "dlib")
+    assert np.asarray(group).shape[2] == 3

@@ -1,0 +1,163 @@
+"""What a visitor sees, in headless Chromium on the offline default: a readable video timeline at desktop and
+phone widths, a quick "Why?", a steady Live view, honest doubt, every tab usable at 390 px."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fusion.labels import EMOTIONS
+from tests.conftest import serve_app
+from tests.test_browser import ARGS, CHROMIUM, SHOTS, _fake_camera_file, _predict_upload, _start_live, browser  # noqa: F401
+from ui.chart import EMOTION_COLOURS
+
+pytestmark = pytest.mark.browser
+DESKTOP, PHONE = {"width": 1280, "height": 1100}, {"width": 390, "height": 844}
+WHY_SECONDS = 2.0  # the issue's bar for one face + one sentence on this 2-core CPU
+
+
+@pytest.fixture(scope="module")
+def default_site(tmp_path_factory):
+    from fusion.hub import DEFAULT_MODEL
+    from fusion.predictor import EmotionPredictor
+
+    with serve_app(EmotionPredictor.load(DEFAULT_MODEL), tmp_path_factory.mktemp("flags"), warm_up=True) as url:
+        yield url
+
+
+def _open(browser, url: str, viewport: dict, name: str):  # noqa: F811
+    context = browser.new_context(viewport=viewport, permissions=["camera"])
+    page = context.new_page()
+    page.goto(url)
+    page.get_by_role("button", name="Predict", exact=True).wait_for()
+    return context, page
+
+
+def _shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def _no_sideways_scroll(page, width: int) -> None:
+    assert page.evaluate("document.documentElement.scrollWidth") <= width + 1  # nothing runs off the side
+
+
+def phases_clip(path) -> str:
+    """A happy, then a sad, then a surprised face (drawn, 2 s each), as a visitor's test clip."""
+    from tests.synthetic import draw_face
+    from tests.synthetic.media import write_clip
+
+    faces = [
+        draw_face(label, np.random.default_rng([3, i]), size=320)
+        for i, label in enumerate(["happy", "sad", "surprise"])
+    ]
+    return write_clip(path, [face for face in faces for _ in range(20)])
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_the_timeline_legend_names_every_emotion(browser, default_site, viewport, tmp_path):  # noqa: F811
+    context, page = _open(browser, default_site, viewport, "timeline")
+    try:
+        page.get_by_role("tab", name="Video").click()
+        page.locator("#video-input input[type=file]").set_input_files(phases_clip(tmp_path / "phases.webm"))
+        page.get_by_role("button", name="Analyse video").click()
+        page.locator("#video-summary").get_by_text("frames scored").wait_for(timeout=90_000)
+        page.locator("#video-plot canvas, #video-plot svg").first.wait_for()
+        legend = page.locator("#video-legend")
+        legend.scroll_into_view_if_needed()
+        for name in EMOTIONS:
+            key = legend.locator(".emotion-key", has_text=name)
+            assert key.is_visible(), name
+            box = key.bounding_box()
+            assert box and 0 <= box["x"] and box["x"] + box["width"] <= viewport["width"], name  # not cut off
+        # The screenshot itself shows each emotion's colour (the swatch beside its name).
+        shot = np.asarray(Image.open(__import__("io").BytesIO(legend.screenshot())).convert("RGB")).reshape(-1, 3)
+        for name in EMOTIONS:
+            colour = np.array([int(EMOTION_COLOURS[name][i : i + 2], 16) for i in (1, 3, 5)])
+            assert (np.abs(shot - colour).sum(1) < 40).sum() >= 10, name
+        plot = page.locator("#video-plot").bounding_box()
+        assert plot and plot["x"] + plot["width"] <= viewport["width"] + 1
+        _no_sideways_scroll(page, viewport["width"])
+        _shot(page, f"timeline_{viewport['width']}")
+    finally:
+        context.close()
+
+
+def test_why_answers_within_two_seconds_in_the_browser(browser, default_site):  # noqa: F811
+    context, page = _open(browser, default_site, DESKTOP, "why")
+    try:
+        _predict_upload(page, "We made it to the top, I can't stop smiling!")
+        timings = []
+        for _ in range(2):  # the second click is what a visitor pays once the page is warm
+            started = time.perf_counter()
+            page.get_by_role("button", name="Why? (slower)").click()
+            page.locator("#why-face img").wait_for(timeout=60_000)
+            page.locator("#why-words").get_by_text("smiling").first.wait_for(timeout=60_000)
+            timings.append(time.perf_counter() - started)
+            page.evaluate("document.querySelector('#why-face img')?.remove()")
+        _shot(page, "why")
+        assert min(timings) <= WHY_SECONDS, timings
+    finally:
+        context.close()
+
+
+def test_doubt_is_said_when_face_and_text_disagree_and_not_when_they_agree(browser, default_site):  # noqa: F811
+    context, page = _open(browser, default_site, DESKTOP, "doubt")
+    try:
+        _predict_upload(page, "Get out of my office right now, I've had enough of your lies!")
+        note = page.locator("#prediction-note")
+        note.get_by_text("The face says happy, the text says angry").wait_for(timeout=30_000)
+        _shot(page, "doubt_disagree")
+        _predict_upload(page, "We made it, this is incredible!")
+        page.wait_for_timeout(1500)  # the note is updated with the answer
+        assert "says" not in note.inner_text() and "not sure" not in note.inner_text().lower()
+    finally:
+        context.close()
+
+
+def test_every_tab_is_usable_at_phone_width(browser, default_site):  # noqa: F811
+    context, page = _open(browser, default_site, PHONE, "phone")
+    try:
+        page.get_by_label("Text", exact=True).fill("I just got the job!")
+        page.get_by_role("button", name="Predict", exact=True).click()
+        label = page.locator("[data-testid='label-output-value']").first
+        label.wait_for(timeout=30_000)
+        assert label.inner_text().strip() in EMOTIONS and label.is_visible()
+        _no_sideways_scroll(page, PHONE["width"])
+        _shot(page, "phone_predict")
+        for tab, control in (("Live", "#live-webcam"), ("Video", "#video-input")):
+            page.get_by_role("tab", name=tab).click()
+            element = page.locator(control)
+            element.wait_for()
+            box = element.bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] + 1, tab
+            _no_sideways_scroll(page, PHONE["width"])
+            _shot(page, f"phone_{tab.lower()}")
+        page.get_by_role("button", name="Analyse video").scroll_into_view_if_needed()
+        assert page.get_by_role("button", name="Analyse video").is_visible()
+    finally:
+        context.close()
+
+
+def test_live_shows_a_steady_view_and_says_its_rate(browser, default_site, tmp_path):  # noqa: F811
+    camera = _fake_camera_file(tmp_path)
+    face_browser = browser.browser_type.launch(executable_path=CHROMIUM,
+                                               args=[*ARGS, f"--use-file-for-fake-video-capture={camera}"])  # fmt: skip
+    try:
+        page = face_browser.new_context(viewport=DESKTOP, permissions=["camera"]).new_page()
+        page.goto(default_site)
+        _start_live(page)
+        about = page.locator("#live-about").inner_text()
+        assert "every 0.5 s" in about and "last 1 s" in about
+        assert page.get_by_label("Steady view (average of the last 1 s)").is_checked()
+        page.locator("#live-emotion [data-testid='label-output-value']").wait_for(timeout=30_000)
+        page.wait_for_timeout(2500)  # a few frames
+        page.get_by_text("Details (JSON): this frame and the steady view").click()
+        details = page.locator("#live-details").inner_text()
+        assert "frames_averaged" in details and "frame" in details
+        _shot(page, "live_steady")
+    finally:
+        face_browser.close()
