@@ -48,6 +48,7 @@ class Branch:
     local: tuple[str, ...]  # train and validation sources under --data-root
     online: tuple[str, ...]  # the same splits on the Hub
     recipe: tuple[str, ...]  # `python -m train` arguments
+    after: str | None = None  # the branch whose finished run this one starts from (runs/default-AFTER)
 
 
 BRANCHES = {
@@ -78,24 +79,37 @@ BRANCHES = {
             "--seed", "0", "--tta", "auto", "--int8-calibration", "300",
         ),
     ),
-    # Five corpora and the project's sentences (../shared/data/text/README.md): each corpus's loss covers only the
-    # labels its annotators had; noisy corpora (CrowdFlower, XED) count half; an epoch draws each corpus by the
-    # square root of its size; the epoch is chosen by the mean of the corpora's dev macro-F1.
+    # Stage 1: the packaged MiniLM fine-tuned on GoEmotions alone.
+    "text-goemotions": Branch(
+        modality="text",
+        local=("goemotions",),
+        online=(f"{GOEMOTIONS_ONLINE}@train", f"{GOEMOTIONS_ONLINE}@validation"),
+        recipe=(
+            "--text-encoder", "minilm-l6", "--image-encoder", "none", "--fusion", "logits",
+            "--freeze-word-embeddings", "--epochs", "3", "--batch-size", "32", "--lr-encoder", "5e-5",
+            "--lr-head", "1e-3", "--schedule", "linear", "--warmup-ratio", "0.1", "--group-by-length",
+            "--patience", "2", "--logit-adjustment",
+        ),
+    ),
+    # Stage 2, from stage 1: five corpora and the project's sentences (../shared/data/text/README.md). Each
+    # corpus's loss covers only the labels its annotators had; noisy corpora (CrowdFlower, XED) count half and
+    # GoEmotions, which stage 1 learnt, double; an epoch draws each corpus by the square root of its size; the
+    # epoch is chosen by the mean of the corpora's dev macro-F1.
     "text": Branch(
         modality="text",
+        after="text-goemotions",
         local=(
-            "goemotions",
+            "goemotions#weight=2",
             "text/crowdflower#labels=angry,fear,happy,neutral,sad,surprise#weight=0.5",
             "text/dair_emotion#labels=angry,fear,happy,sad,surprise",
             "text/xed#labels=angry,disgust,fear,happy,sad,surprise#weight=0.5",
             "text/meld",
             f"{SENTENCES}#weight=2",
         ),
-        online=(f"{GOEMOTIONS_ONLINE}@train", f"{GOEMOTIONS_ONLINE}@validation"),  # GoEmotions only
+        online=(),  # the other corpora are read from ../shared/data only
         recipe=(
-            "--text-encoder", "minilm-l6", "--image-encoder", "none", "--fusion", "logits",
-            "--freeze-word-embeddings", "--epochs", "3", "--batch-size", "32", "--lr-encoder", "5e-5",
-            "--lr-head", "1e-3", "--schedule", "linear", "--warmup-ratio", "0.06", "--group-by-length",
+            "--freeze-word-embeddings", "--epochs", "2", "--batch-size", "32", "--lr-encoder", "3e-5",
+            "--lr-head", "3e-4", "--schedule", "linear", "--warmup-ratio", "0.06", "--group-by-length",
             "--source-temperature", "0.5", "--epoch-rows", "60000", "--select-by", "source_macro_f1",
             "--patience", "2", "--logit-adjustment",
         ),
@@ -113,14 +127,24 @@ def sources(name: str, args: argparse.Namespace) -> list[str]:
 def train_argv(name: str, args: argparse.Namespace) -> list[str]:
     argv = [arg for source in sources(name, args) for arg in ("--data", source)]
     argv += [*BRANCHES[name].recipe, "--test-share", "0", "--output-dir", str(args.run_dir)]
+    if BRANCHES[name].after:
+        argv += ["--init-from", str(run_folder(BRANCHES[name].after, args))]
     argv += ["--mixed-precision", "bf16"] if bf16_is_fast() else []
     argv += ["--resume", "latest"] if args.resume and list(args.run_dir.glob("checkpoints/epoch-*")) else []
     return argv + (["--epochs", str(args.epochs)] if args.epochs else [])  # later flags win: a shorter run
 
 
+def run_folder(name: str, args: argparse.Namespace) -> Path:
+    """Where a branch's run is (runs/default-NAME); a stage another starts from is trained first if missing."""
+    folder = Path("runs") / f"default-{name}"
+    if not (folder / "model.safetensors").is_file():
+        train_branch(name, argparse.Namespace(**{**vars(args), "run_dir": folder, "epochs": None}))
+    return folder
+
+
 def train_branch(name: str, args: argparse.Namespace) -> None:
-    """`python -m train` with the branch's recipe; with --resume an interrupted run continues from its last
-    epoch (a CPU run can go in chunks)."""
+    """`python -m train` with the branch's recipe (after the stage it starts from); with --resume an interrupted
+    run continues from its last epoch (a CPU run can go in chunks)."""
     from train.train import main as train_main
 
     if args.resume and (args.run_dir / "model.safetensors").is_file():
@@ -155,12 +179,16 @@ def build(text: Path, face: Path, out: Path = DEFAULT_MODEL, text_base: str | No
 
 
 def branch_runs(folder: Path, branch: str) -> list[dict[str, Any]]:
-    """The training run(s) behind one branch of a folder: its training_args.json, or the default's record."""
+    """The training runs behind one branch of a folder, first to last: a built folder's record, or a run's
+    training_args.json after the runs of the folder it started from (`--init-from`)."""
     if (folder / RUNS_FILE).is_file():
         return [r for r in json.loads((folder / RUNS_FILE).read_text())["runs"] if r.get("branch") == branch]
-    if (folder / "training_args.json").is_file():
-        return [{**json.loads((folder / "training_args.json").read_text()), "branch": branch}]
-    return []
+    if not (folder / "training_args.json").is_file():
+        return []
+    args = json.loads((folder / "training_args.json").read_text())
+    earlier = Path(args["init_from"]) if args.get("init_from") else None
+    before = branch_runs(earlier, branch) if earlier is not None and earlier.is_dir() else []
+    return [*before, {**args, "branch": branch}]
 
 
 def started_from_default(folder: Path) -> bool:
