@@ -73,9 +73,9 @@ BRANCHES = {
         online=(),  # FER+ votes are read from ../shared/data only
         recipe=(
             "--image-encoder", "face_resnet18", "--text-encoder", "none", "--fusion", "logits",
-            "--epochs", "4", "--batch-size", "64", "--optimizer", "sgd", "--lr-encoder", "0.01",
+            "--epochs", "8", "--batch-size", "64", "--optimizer", "sgd", "--lr-encoder", "0.01",
             "--lr-head", "0.05", "--weight-decay", "5e-4", "--schedule", "cosine", "--warmup-ratio", "0.02",
-            "--augment", "webcam", "--random-erasing", "0.25", "--select-by", "accuracy", "--patience", "4",
+            "--augment", "webcam", "--random-erasing", "0.25", "--select-by", "accuracy", "--patience", "8",
             "--seed", "0", "--tta", "auto", "--int8-calibration", "300",
         ),
     ),
