@@ -4,6 +4,7 @@ phone widths, a quick "Why?", a steady Live view, honest doubt, every tab usable
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -28,12 +29,18 @@ def default_site(tmp_path_factory):
         yield url
 
 
-def _open(browser, url: str, viewport: dict, name: str):  # noqa: F811
+@contextmanager
+def visit(browser, url: str, viewport: dict, shot: str):  # noqa: F811
+    """A visitor's page on the app; its screenshot is saved when the visit ends, whatever happened."""
     context = browser.new_context(viewport=viewport, permissions=["camera"])
     page = context.new_page()
     page.goto(url)
     page.get_by_role("button", name="Predict", exact=True).wait_for()
-    return context, page
+    try:
+        yield page
+    finally:
+        _shot(page, shot)
+        context.close()
 
 
 def _shot(page, name: str) -> None:
@@ -59,8 +66,7 @@ def phases_clip(path) -> str:
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_the_timeline_legend_names_every_emotion(browser, default_site, viewport, tmp_path):  # noqa: F811
-    context, page = _open(browser, default_site, viewport, "timeline")
-    try:
+    with visit(browser, default_site, viewport, f"timeline_{viewport['width']}") as page:
         page.get_by_role("tab", name="Video").click()
         page.locator("#video-input input[type=file]").set_input_files(phases_clip(tmp_path / "phases.webm"))
         page.get_by_role("button", name="Analyse video").click()
@@ -81,14 +87,10 @@ def test_the_timeline_legend_names_every_emotion(browser, default_site, viewport
         plot = page.locator("#video-plot").bounding_box()
         assert plot and plot["x"] + plot["width"] <= viewport["width"] + 1
         _no_sideways_scroll(page, viewport["width"])
-        _shot(page, f"timeline_{viewport['width']}")
-    finally:
-        context.close()
 
 
 def test_why_answers_within_two_seconds_in_the_browser(browser, default_site):  # noqa: F811
-    context, page = _open(browser, default_site, DESKTOP, "why")
-    try:
+    with visit(browser, default_site, DESKTOP, "why") as page:
         _predict_upload(page, "We made it to the top, I can't stop smiling!")
         timings = []
         for _ in range(2):  # the second click is what a visitor pays once the page is warm
@@ -98,29 +100,24 @@ def test_why_answers_within_two_seconds_in_the_browser(browser, default_site):  
             page.locator("#why-words").get_by_text("smiling").first.wait_for(timeout=60_000)
             timings.append(time.perf_counter() - started)
             page.evaluate("document.querySelector('#why-face img')?.remove()")
-        _shot(page, "why")
         assert min(timings) <= WHY_SECONDS, timings
-    finally:
-        context.close()
 
 
 def test_doubt_is_said_when_face_and_text_disagree_and_not_when_they_agree(browser, default_site):  # noqa: F811
-    context, page = _open(browser, default_site, DESKTOP, "doubt")
-    try:
+    with visit(browser, default_site, DESKTOP, "doubt") as page:
         _predict_upload(page, "Get out of my office right now, I've had enough of your lies!")
         note = page.locator("#prediction-note")
         note.get_by_text("The face says happy, the text says angry").wait_for(timeout=30_000)
         _shot(page, "doubt_disagree")
-        _predict_upload(page, "We made it, this is incredible!")
-        page.wait_for_timeout(1500)  # the note is updated with the answer
+        page.get_by_label("Text", exact=True).fill("We made it, this is incredible!")  # the same smiling face
+        page.get_by_role("button", name="Predict", exact=True).click()
+        page.wait_for_function("() => !document.querySelector('#prediction-note').innerText.includes('says')")
+        page.wait_for_timeout(1000)  # the note is written with the answer: give a late one time to show
         assert "says" not in note.inner_text() and "not sure" not in note.inner_text().lower()
-    finally:
-        context.close()
 
 
 def test_every_tab_is_usable_at_phone_width(browser, default_site):  # noqa: F811
-    context, page = _open(browser, default_site, PHONE, "phone")
-    try:
+    with visit(browser, default_site, PHONE, "phone") as page:
         page.get_by_label("Text", exact=True).fill("I just got the job!")
         page.get_by_role("button", name="Predict", exact=True).click()
         label = page.locator("[data-testid='label-output-value']").first
@@ -138,8 +135,6 @@ def test_every_tab_is_usable_at_phone_width(browser, default_site):  # noqa: F81
             _shot(page, f"phone_{tab.lower()}")
         page.get_by_role("button", name="Analyse video").scroll_into_view_if_needed()
         assert page.get_by_role("button", name="Analyse video").is_visible()
-    finally:
-        context.close()
 
 
 def test_live_shows_a_steady_view_and_says_its_rate(browser, default_site, tmp_path):  # noqa: F811
