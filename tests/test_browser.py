@@ -248,6 +248,6 @@ def test_video_tab_shows_the_timeline_and_the_csv(page, tmp_path):
 def test_why_shows_word_weights_and_a_face_heat_map(page):
     _predict_upload(page, "I am absolutely furious about this")
     page.get_by_role("button", name="Why? (slower)").click()
-    page.locator("#why-summary").get_by_text("Why").wait_for(timeout=60_000)
+    page.locator("#why-summary").get_by_text("worked out in").wait_for(timeout=60_000)
     assert page.locator("#why-words").get_by_text("furious").count() >= 1
     page.locator("#why-face img").wait_for()

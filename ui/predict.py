@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import gradio as gr
@@ -70,6 +71,7 @@ def build_predict_tab(
         word, the face crop with a red heat-map of what mattered, and a one-line summary.
         """
         checked(text)
+        started = time.perf_counter()
         try:
             result = predictor.predict(image=image, text=text, face=int(face) if face else None)
             words = explain_text(predictor, text, result.label) if result.text_probabilities else None
@@ -80,7 +82,10 @@ def build_predict_tab(
             )
         except ValueError as err:
             raise gr.Error(str(err), print_exception=False) from None
-        summary = f"Why **{result.label}**: red words and regions raised it; leaving them out lowers its probability."
+        summary = (
+            f"Why **{result.label}**: red words and regions raised it; leaving them out lowers its probability "
+            f"(worked out in {time.perf_counter() - started:.1f} s)."
+        )
         return words, files.write_jpeg(heat), summary
 
     def flag(image: Any, text: str | None, details: dict[str, Any] | None, corrected: str | None, request: gr.Request):
@@ -155,7 +160,13 @@ def build_predict_tab(
     inputs = [image, text, face]
     face_number.change(lambda number: number, face_number, face, queue=False, api_visibility="private")
     button.click(predict, inputs, [label, details, crop], api_name="predict", concurrency_limit=16)
-    why.click(lambda: gr.Accordion(open=True), None, why_panel, queue=False, api_visibility="private")
+    why.click(
+        lambda: (gr.Accordion(open=True), "Working out why…"),
+        None,
+        [why_panel, why_summary],
+        queue=False,
+        api_visibility="private",
+    )
     why.click(explain, inputs, [words, heat, why_summary], api_name="explain", concurrency_limit=2)
     details.change(modality_chart, details, chart, api_visibility="private", queue=False)
     details.change(_note_markdown, details, note, api_visibility="private", queue=False)
