@@ -27,7 +27,7 @@ from train.metrics import classification_metrics, expected_calibration_error
 DATA_ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
-@torch.inference_mode()
+@torch.no_grad()  # not inference_mode: the heads are trained on these features
 def features(model, rows, batch: int = 256) -> torch.Tensor:
     prep = Preprocessor(image_preprocess(model.image.arch), tokenizer=None)
     out = []
@@ -66,8 +66,9 @@ def main(argv: list[str] | None = None) -> dict:
     val_votes, val_labels = torch.tensor(val["target"]), torch.tensor(val["label"])
     rows = []
     for name, targets in (("vote distributions", votes), ("majority labels", majority)):
+        head = fit_head(x_train, targets, args.epochs)
         with torch.no_grad():
-            logits = fit_head(x_train, targets, args.epochs)(x_val)
+            logits = head(x_val)
         scores = classification_metrics(logits, val_labels, model.labels)
         rows.append({
             "trained on": name,

@@ -3,12 +3,14 @@ to call, instead of serving a confident-looking answer.
 
 `MARGIN` is the gap between the two most likely emotions below which the answer is named as a doubt: the
 smallest gap at which the top emotion is right at least two times in three on the default's validation/dev
-data (`bench/doubt.py` measures it; the probabilities are calibrated, so one margin serves every branch).
+data (`bench/doubt.py` measures it; the probabilities are calibrated, so one margin serves every branch). Measured
+on 1,000 FER+ validation faces and 1,000 dev texts of the five text corpora: below a gap of 0.40 the top emotion is
+right 37% to 61% of the time, from 0.40 on 68% to 90%.
 """
 
 from __future__ import annotations
 
-MARGIN = 0.15
+MARGIN = 0.4
 BRANCH_SURE = 0.4  # a branch speaks for itself only when its own top emotion has at least this probability
 
 

@@ -101,6 +101,7 @@ def test_why_answers_within_two_seconds_in_the_browser(browser, default_site):  
             timings.append(time.perf_counter() - started)
             assert page.locator("#why-face img").is_visible()
             assert page.locator("#why-words").get_by_text("smiling").first.is_visible()
+        print(f"Why? in the browser: {', '.join(f'{t:.2f} s' for t in timings)}")  # the README quotes it
         assert min(timings) <= WHY_SECONDS, timings
 
 
