@@ -48,7 +48,6 @@ class Branch:
     local: tuple[str, ...]  # train and validation sources under --data-root
     online: tuple[str, ...]  # the same splits on the Hub
     recipe: tuple[str, ...]  # `python -m train` arguments
-    after: str | None = None  # the branch whose finished run this one starts from (runs/default-AFTER)
 
 
 BRANCHES = {
@@ -128,24 +127,14 @@ def sources(name: str, args: argparse.Namespace) -> list[str]:
 def train_argv(name: str, args: argparse.Namespace) -> list[str]:
     argv = [arg for source in sources(name, args) for arg in ("--data", source)]
     argv += [*BRANCHES[name].recipe, "--test-share", "0", "--output-dir", str(args.run_dir)]
-    if BRANCHES[name].after:
-        argv += ["--init-from", str(run_folder(BRANCHES[name].after, args))]
     argv += ["--mixed-precision", "bf16"] if bf16_is_fast() else []
     argv += ["--resume", "latest"] if args.resume and list(args.run_dir.glob("checkpoints/epoch-*")) else []
     return argv + (["--epochs", str(args.epochs)] if args.epochs else [])  # later flags win: a shorter run
 
 
-def run_folder(name: str, args: argparse.Namespace) -> Path:
-    """Where a branch's run is (runs/default-NAME); a stage another starts from is trained first if missing."""
-    folder = Path("runs") / f"default-{name}"
-    if not (folder / "model.safetensors").is_file():
-        train_branch(name, argparse.Namespace(**{**vars(args), "run_dir": folder, "epochs": None}))
-    return folder
-
-
 def train_branch(name: str, args: argparse.Namespace) -> None:
-    """`python -m train` with the branch's recipe (after the stage it starts from); with --resume an interrupted
-    run continues from its last epoch (a CPU run can go in chunks)."""
+    """`python -m train` with the branch's recipe; with --resume an interrupted run continues from its last epoch
+    (a CPU run can go in chunks)."""
     from train.train import main as train_main
 
     if args.resume and (args.run_dir / "model.safetensors").is_file():
