@@ -20,6 +20,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torchvision.transforms import v2
 
+from fusion.augment import train_augmentation
 from fusion.faces import MAX_FACES, FaceCrop, crop_face, crop_faces
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -184,61 +185,23 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-AUGMENTS = ("basic", "webcam")
-
-
-class RandomGamma(torch.nn.Module):
-    """A random gamma (camera exposure curves) on uint8 image tensors."""
-
-    def __init__(self, low: float = 0.6, high: float = 1.6):
-        super().__init__()
-        self.low, self.high = low, high
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        gamma = float(torch.empty(()).uniform_(self.low, self.high))
-        return ((image.float() / 255) ** gamma * 255).round().to(torch.uint8)
-
-
-def train_augmentation(size: int, channels: int, augment: str) -> list:
-    """What training adds to a face crop. "basic": crops, flips, small turns, brightness/contrast. "webcam":
-    what a camera and a face detector do to a face: the crop box jittered and rescaled as a detector places
-    it, turns, blur and low resolution, JPEG, exposure (brightness, contrast, gamma)."""
-    if augment == "basic":
-        return [
-            v2.RandomResizedCrop(size, scale=(0.8, 1.0), ratio=(0.9, 1.1), antialias=True),
-            v2.RandomHorizontalFlip(),
-            v2.RandomRotation(10),
-            v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.2 if channels == 3 else 0),
-        ]
-    low = max(8, size // 2)
-    return [
-        v2.RandomAffine(degrees=15, translate=(0.06, 0.06), scale=(0.9, 1.12), fill=128),
-        v2.RandomResizedCrop(size, scale=(0.75, 1.0), ratio=(0.85, 1.15), antialias=True),
-        v2.RandomHorizontalFlip(),
-        v2.RandomApply([v2.GaussianBlur(5, sigma=(0.3, 1.4))], p=0.25),
-        v2.RandomApply([v2.Resize(low, antialias=True), v2.Resize(size, antialias=True)], p=0.2),
-        v2.RandomApply([v2.JPEG((30, 90))], p=0.3),
-        v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.2 if channels == 3 else 0),
-        v2.RandomApply([RandomGamma()], p=0.3),
-    ]
-
-
 def image_transform(
-    cfg: PreprocessCfg, is_train: bool = False, erasing: float = 0.0, augment: str = "basic"
+    cfg: PreprocessCfg, is_train: bool = False, erasing: float = 0.0, augment: str = "basic", surround: str = "keep"
 ) -> v2.Compose:
     """PIL RGB face crop -> normalised float tensor (channels, size, size); augmentation for training
-    (with probability `erasing`, a random patch is blanked too: faces are often partly hidden).
+    (`fusion.augment`: `augment` and `surround`; with probability `erasing`, a random patch is blanked too: faces
+    are often partly hidden).
 
     With `cfg.equalize` the crop is histogram-equalised after any augmentation, in training and serving
     alike: every camera's crop reaches the network in one photometric style. An image already at the
     model's size is not resampled (a 48 px face crop reaches a 48 px model as is).
     """
-    if augment not in AUGMENTS:
-        raise ValueError(f"Unknown augmentation {augment!r}; use one of {AUGMENTS}.")
     size = cfg.image_size
     colour = [v2.Grayscale(num_output_channels=1)] if cfg.color_mode == "L" else []  # PIL's own "L" conversion
     geometry = (
-        train_augmentation(size, cfg.channels, augment) if is_train else [v2.Resize((size, size), antialias=True)]
+        train_augmentation(size, cfg.channels, augment, surround)
+        if is_train
+        else [v2.Resize((size, size), antialias=True)]
     )
     equalize = [v2.RandomEqualize(p=1.0)] if cfg.equalize else []
     erase = [v2.RandomErasing(p=erasing, scale=(0.02, 0.2), value=0.0)] if is_train and erasing > 0 else []
@@ -288,11 +251,17 @@ class Preprocessor:
     """Turns raw (image, text) pairs into model inputs; the same object serves training and inference."""
 
     def __init__(
-        self, cfg: PreprocessCfg, tokenizer: Any, is_train: bool = False, erasing: float = 0.0, augment: str = "basic"
+        self,
+        cfg: PreprocessCfg,
+        tokenizer: Any,
+        is_train: bool = False,
+        erasing: float = 0.0,
+        augment: str = "basic",
+        surround: str = "keep",
     ):
         self.cfg = cfg
         self.tokenizer = tokenizer
-        self.transform = image_transform(cfg, is_train, erasing, augment)
+        self.transform = image_transform(cfg, is_train, erasing, augment, surround)
         self.crop = {
             "margin": cfg.face_margin,
             "detect": cfg.detect_faces,

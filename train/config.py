@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fusion.augment import AUGMENTS, SURROUNDS
 from fusion.encoders import IMAGE_ENCODERS, NO_ENCODER, TEXT_ENCODERS, TTA_MODES
 from fusion.model import DEFAULT_HIDDEN, FUSIONS
-from fusion.preprocess import AUGMENTS
 
 
 def _opt(default: Any = None, help: str = "", group: str = "", **extra: Any) -> Any:
@@ -75,6 +75,10 @@ class TrainConfig:
     augment: str = _opt("basic", "training image augmentation: basic (crops, flips, turns, brightness) or webcam "
                         "(the crop jittered as a detector places it, blur, low resolution, JPEG, exposure)",
                         "optimisation", choices=list(AUGMENTS))  # fmt: skip
+    surround: str = _opt("keep", "training faces cut out on black (effectnet): keep as they are, inner (their inner "
+                         "80%), or random (the surround filled at random, other faces cut out now and then): the "
+                         "surround must not tell one face set from another", "optimisation",
+                         choices=list(SURROUNDS))  # fmt: skip
     group_by_length: bool = _opt(False, "batch texts of similar length together (less padding)", "optimisation")
     patience: int = _opt(3, "early stop after this many epochs without a validation gain", "optimisation", minimum=1)
     select_by: str = _opt("macro_f1", "validation score that picks the epoch: macro-F1 over all rows, the mean of "
@@ -84,6 +88,9 @@ class TrainConfig:
     tta: str = _opt("none", "image test-time augmentation served; auto: chosen on validation", "calibration",
                     choices=[*TTA_MODES, "auto"])  # fmt: skip
     logit_adjustment: bool = _opt(False, "subtract tau * log(class prior), tau chosen on validation", "calibration")
+    adjust_on: str | None = _opt(None, "choose that tau by mean per-class recall on the validation rows of the source "
+                                 "whose --data value contains this (a class-balanced set: every emotion equally "
+                                 "likely, as visitors to a demo make them)", "calibration")  # fmt: skip
     int8_calibration: int = _opt(0, "training images to measure int8 activation ranges on (0: none)", "calibration")
 
 

@@ -203,7 +203,12 @@ def train(config: TrainConfig, run: RunArgs) -> dict[str, Any]:
     labels_order = model.labels  # read before prepare(): a DDP wrapper hides the model's attributes
     label_order(labels_order)  # the model's labels must be emotions the data knows
     train_prep = Preprocessor(
-        model.preprocess_cfg, tokenizer, is_train=True, erasing=config.random_erasing, augment=config.augment
+        model.preprocess_cfg,
+        tokenizer,
+        is_train=True,
+        erasing=config.random_erasing,
+        augment=config.augment,
+        surround=config.surround,
     )
     eval_prep = Preprocessor(model.preprocess_cfg, tokenizer, is_train=False)
     model.to(accelerator.device)
