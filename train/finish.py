@@ -64,14 +64,8 @@ def calibrate(
     collected = collect_logits(model, val_loader, accelerator, "validation", cache.get("validation"))
     if config.logit_adjustment:
         prior = training_prior(splits["train"], config)[_order(model)]
-        score = None
-        if config.select_by == "source_macro_f1":
-            ids = val_loader.dataset.source_ids if hasattr(val_loader, "dataset") else {}
-
-            def score(adjusted: torch.Tensor, rows: torch.Tensor) -> float:
-                part = dataclasses.replace(collected.select(rows), logits=adjusted)
-                return mean_source_macro_f1(by_source(part, model.labels, ids, source_labels))
-
+        ids = val_loader.dataset.source_ids if hasattr(val_loader, "dataset") else {}
+        score = adjustment_score(collected, model.labels, ids, source_labels, config)
         tau, report = choose_logit_adjustment(collected.logits, collected.labels, prior, score=score)
         shift = (-tau * torch.log(prior.clamp(min=1e-12))).float()
         model.shift_logits(shift)
@@ -79,6 +73,31 @@ def calibrate(
         facts["logit_adjustment"] = {"tau": tau, **report}
     model.set_temperature(collected.fit_temperature())
     return collected, facts
+
+
+def adjustment_score(collected: Collected, names, ids: dict[str, int], source_labels, config: TrainConfig):
+    """What the logit adjustment's tau maximises (None: macro-F1 over all validation rows): mean per-class recall
+    on one class-balanced source's rows (`--adjust-on`), or the mean of each source's macro-F1."""
+    if config.adjust_on:
+        chosen = [i for name, i in ids.items() if config.adjust_on in name]
+        if not chosen:
+            raise ValueError(f"--adjust-on {config.adjust_on!r} names no validation source; they are {sorted(ids)}.")
+
+        def balanced(adjusted: torch.Tensor, rows: torch.Tensor) -> float:
+            """mean per-class recall on the class-balanced source's validation rows"""
+            keep = torch.isin(collected.source[rows], torch.tensor(chosen))
+            return classification_metrics(adjusted[keep], collected.labels[rows][keep], names)["mean_recall"]
+
+        return balanced
+    if config.select_by == "source_macro_f1":
+
+        def per_source(adjusted: torch.Tensor, rows: torch.Tensor) -> float:
+            """the mean of each source's validation macro-F1"""
+            part = dataclasses.replace(collected.select(rows), logits=adjusted)
+            return mean_source_macro_f1(by_source(part, names, ids, source_labels))
+
+        return per_source
+    return None
 
 
 def training_prior(train, config: TrainConfig) -> torch.Tensor:

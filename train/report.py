@@ -68,6 +68,10 @@ CREDITS: dict[str, tuple[str, str | None]] = {
     "ferplus": ("**FER+** (Barsoum et al., ICMI 2016; labels MIT, Microsoft): 10 crowd votes per FER2013 face", None),
     "fer2013": ("**FER2013** (Goodfellow et al., ICML 2013 workshop; the Kaggle release, research use): 48 px gray "
                 "web faces", None),
+    "effectnet": ("**effectnet** (by its name, size and look a class-balanced subset of AffectNet, Mollahosseini et "
+                  "al., IEEE TAC 2017, whose terms allow research use only; taken from the public GitHub copy "
+                  "quanbk2512/effectnet, which states no source or licence): in-the-wild faces cut out on black, 64 px; "
+                  "the data is never redistributed, only weights trained on it", None),
     "go_emotions": ("**GoEmotions** (Demszky et al., ACL 2020, Google Research; CC BY 4.0): Reddit comments, Ekman "
                     "grouping", "google-research-datasets/go_emotions"),
     "goemotions": ("**GoEmotions** (Demszky et al., ACL 2020, Google Research; CC BY 4.0): Reddit comments, Ekman "
@@ -124,22 +128,22 @@ def evaluation_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
 
 def results_table(evaluations: list[dict[str, Any]]) -> str:
     lines = [
-        "| data | split | input | n | accuracy | macro-F1 | weighted-F1 | ECE |",
-        "|---|---|---|---|---|---|---|---|",
+        "| data | split | input | n | accuracy | mean recall | macro-F1 | weighted-F1 | ECE |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in evaluations:
         ece = f"{r['ece']:.3f}" if r.get("ece") is not None else ""
         lines.append(f"| {r['data']} | {r['split']} | {r['input']} | {r['n']:,} | {_pct(r['accuracy'])} | "
-                     f"{_pct(r['macro_f1'])} | {_pct(r.get('weighted_f1'))} | {ece} |")  # fmt: skip
+                     f"{_pct(r.get('mean_recall'))} | {_pct(r['macro_f1'])} | {_pct(r.get('weighted_f1'))} | {ece} |")  # fmt: skip
     return "\n".join(lines)
 
 
-def per_class_table(evaluations: list[dict[str, Any]], labels: list[str]) -> str:
-    """F1 per class for each evaluation; a label outside the data's own labels shows "–"."""
+def per_class_table(evaluations: list[dict[str, Any]], labels: list[str], score: str = "f1") -> str:
+    """`score` ("f1" or "recall") per class for each evaluation; a label outside the data's own labels shows "–"."""
     lines = ["| data | input | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
     for r in evaluations:
         own = r.get("labels") or labels
-        cells = [f"{r['per_class'][name]['f1']:.2f}" if name in own else "–" for name in labels]
+        cells = [f"{r['per_class'][name][score]:.2f}" if name in own else "–" for name in labels]
         lines.append(f"| {r['data']} | {r['input']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -188,7 +192,7 @@ def write_model_card(
 
     from fusion.model import CARD_METADATA
 
-    evaluations = metrics.get("evaluations") or evaluation_rows(metrics)
+    evaluations = metrics["evaluations"] if "evaluations" in metrics else evaluation_rows(metrics)
     data = [d for run in runs for d in run.get("data", [])] + [r["data"] for r in evaluations]
     data += [run.get(key) or "" for run in runs for key in ("text_encoder", "image_encoder")]
     credit_lines, datasets = credits(data)
@@ -221,6 +225,7 @@ def write_model_card(
         description=describe(model),
         results_table=results_table(evaluations),
         per_class_table=per_class_table(evaluations, model.labels),
+        per_class_recall=per_class_table(evaluations, model.labels, "recall"),
         confusions=confusion_tables(evaluations, model.labels),
         notes=notes,
         calibration=metrics.get("calibration", {}),
@@ -228,6 +233,7 @@ def write_model_card(
         runs_json=json.dumps(runs, indent=2, sort_keys=True),
         credits=credit_lines,
         has_confusion=(folder / "confusion_matrix.png").is_file(),
+        evaluations=bool(evaluations),
         held_out_split=metrics.get("held_out_split", evaluations[0]["split"] if evaluations else "test"),
     )
     path = folder / "README.md"

@@ -1,8 +1,8 @@
 """Score the offline default through `EmotionPredictor` on real validation/dev data (never a test split).
 
-Faces: FER+ validation (its crowd majority labels) and FER2013 validation (its original labels; image only),
-the latter also fed straight to the encoder (no face step) to show the predictor loses nothing on tight
-crops. Text: GoEmotions dev (single-label comments), the dev splits of the other text corpora (each scored
+Faces, image only: FER+ validation (its crowd majority labels), FER2013 validation (its original labels; also fed
+straight to the encoder, no face step, to show the predictor loses nothing on tight crops) and effectnet validation
+(class-balanced in-the-wild faces). Text: GoEmotions dev (single-label comments), the dev splits of the other text corpora (each scored
 over its own labels), and the project's own held-out sentences. Pairs: each FER2013 validation face with a GoEmotions dev comment of the
 same label (no real paired data exists, so this only shows what fusing two independent views does).
 The scores become the folder's metrics.json and model card.
@@ -71,6 +71,11 @@ def _ferplus(root: Path) -> tuple[list, list, torch.Tensor]:
     return list(faces["image"]), [None] * len(faces), torch.tensor(faces["label"])
 
 
+def _effectnet(root: Path) -> tuple[list, list, torch.Tensor]:
+    faces = load_sources([str(root / "effectnet" / "validation.parquet")])[0]["all"]
+    return list(faces["image"]), [None] * len(faces), torch.tensor(faces["label"])
+
+
 def _comments(root: Path) -> tuple[list, list, torch.Tensor]:
     dev = load_sources([str(root / "goemotions" / "dev.tsv")])[0]["all"]
     return [None] * len(dev), list(dev["text"]), torch.tensor(dev["label"])
@@ -98,6 +103,7 @@ def _pairs(root: Path) -> tuple[list, list, torch.Tensor]:
 PARTS: dict[str, Part] = {
     "ferplus": Part("FER+ validation (crowd majority)", "validation", "image only", _ferplus, "microsoft/FERPlus"),
     "face": Part("FER2013 validation (PublicTest)", "validation", "image only", _faces, "fer2013"),
+    "effectnet": Part("effectnet validation (balanced in-the-wild faces)", "validation", "image only", _effectnet),
     "text": Part("GoEmotions dev, single-label", "validation", "text only", _comments, "google-research-datasets/go_emotions"),
     **{
         name: Part(CORPUS_NAMES[name], "validation", "text only", _corpus(name), labels=labels)
@@ -190,6 +196,6 @@ def pair_by_label(faces, face_labels, texts, text_labels) -> tuple[list, list, t
 
 
 def print_summary(evaluations: list[dict[str, Any]]) -> None:
-    rows = [{"what": r["data"], "input": r["input"], "n": r["n"], "accuracy": r["accuracy"], "macro-F1": r["macro_f1"],
-             "ECE": r["ece"]} for r in evaluations]  # fmt: skip
-    print_table(rows, ["what", "input", "n", "accuracy", "macro-F1", "ECE"])
+    rows = [{"what": r["data"], "input": r["input"], "n": r["n"], "accuracy": r["accuracy"],
+             "mean recall": r["mean_recall"], "macro-F1": r["macro_f1"], "ECE": r["ece"]} for r in evaluations]  # fmt: skip
+    print_table(rows, ["what", "input", "n", "accuracy", "mean recall", "macro-F1", "ECE"])
