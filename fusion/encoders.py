@@ -239,8 +239,6 @@ FACE48_INPUT = {
     "equalize": True,
 }
 PACKAGED_FER = PackagedWeights(ASSETS / "fer_mini_xception.safetensors")
-# The project's face ResNet: the default model's image tower (`python -m train.default_assets face` trains it).
-PACKAGED_FACE_RESNET = PackagedWeights(DEFAULT_MODEL / "model.safetensors", prefix="image.model.")
 
 IMAGE_ENCODERS: dict[str, ImageEncoderSpec] = {
     "resnet18": ImageEncoderSpec(
@@ -256,8 +254,9 @@ IMAGE_ENCODERS: dict[str, ImageEncoderSpec] = {
     "mini_xception": ImageEncoderSpec(
         lambda: MiniXception(project_order=True), PACKAGED_FER, NUM_LABELS, FER_MINI_XCEPTION_INPUT
     ),
-    # ResNet-18's stages at half width with a 3x3 stride-1 stem: 48 px gray faces, 2.8M weights.
-    "face_resnet18": ImageEncoderSpec(lambda: FaceResNet(width=32), PACKAGED_FACE_RESNET, 256, FACE48_INPUT),
+    # ResNet-18's stages at half width with a 3x3 stride-1 stem: 48 px gray faces, 2.8M weights. No pretrained
+    # weights: it starts at random (`python -m train.default_assets face` trains the default's from scratch).
+    "face_resnet18": ImageEncoderSpec(lambda: FaceResNet(width=32), None, 256, FACE48_INPUT),
 }
 
 

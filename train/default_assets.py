@@ -1,25 +1,28 @@
 """The offline default model (fusion/assets/default): trained from real data, one command per branch.
 
-    python -m train.default_assets text  [--data-root ../shared/data | --online] [--run-dir DIR] [--resume]
-    python -m train.default_assets face  [...same...]
+    python -m train.default_assets face  [--data-root ../shared/data] [--run-dir DIR] [--resume]
+    python -m train.default_assets text  [...same...]
+    python -m train.default_assets text-goemotions [...same..., or --online]
     python -m train.default_assets build [--text FOLDER] [--face FOLDER]
     python -m train.default_assets score [--data-root ../shared/data]
 
-`text` and `face` train one branch through `python -m train` with the recipe below (a model with one
-tower; epoch, test-time augmentation, class-skew adjustment and temperature chosen on validation/dev
-only), then `build` the default from that run and the current default's other branch, and `score` it.
-`build` combines two finished folders (`train.combine`: each branch's calibrated logits are added) and
-writes an ordinary model folder: config.json, model.safetensors (towers in fp16; the text encoder's
-unchanged packaged word embeddings left out and taken from the package at load time), the tokenizer,
-the int8 calibration and `training_runs.json`. `score` scores it through `EmotionPredictor` on the
-validation/dev splits and writes its metrics.json and model card. With --resume a run continues from
-its last epoch checkpoint, so a CPU run can go in chunks; each epoch's CPU time is kept in its history.
+`face` and `text` train the default's two branches through `python -m train` with the recipes below (a model
+with one tower, trained from the registered encoder's own start: a random face ResNet, the packaged MiniLM;
+epoch, test-time augmentation, class-prior adjustment and temperature chosen on validation/dev only), then
+`build` the default from that run and the current default's other branch, and `score` it. Other recipes
+(stages to compare) train into their run folder and leave the default alone. `build` combines two finished
+folders (`train.combine`: each branch's calibrated logits are added) and writes an ordinary model folder:
+config.json, model.safetensors (towers in fp16; the text encoder's unchanged packaged word embeddings left out and
+taken from the package at load time), the tokenizer, the int8 calibration, `training_runs.json`, and the
+metrics and card (scored again when the data is there; otherwise the card says the folder is unscored). `score`
+scores a folder through `EmotionPredictor` on the validation/dev splits and writes its metrics.json and model
+card. With --resume a run continues from its last epoch checkpoint, so a CPU run can go in chunks; each epoch's
+CPU time is kept in its history.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shutil
 import tempfile
@@ -46,40 +49,34 @@ SENTENCES = Path(__file__).resolve().parent / "sentences" / "train.csv"  # the p
 class Branch:
     modality: str  # the tower this branch trains ("text" or "image")
     local: tuple[str, ...]  # train and validation sources under --data-root
-    online: tuple[str, ...]  # the same splits on the Hub
+    online: tuple[str, ...]  # the same data on the Hub; () when some of it has no Hub copy (--online refuses)
     recipe: tuple[str, ...]  # `python -m train` arguments
+    serves: bool = True  # the default's own branch (False: a stage to compare, trained beside the default)
 
 
 BRANCHES = {
-    # Stage 1, from scratch: FER2013's single labels (the face branch served until FER+ came).
-    "face-fer2013": Branch(
-        modality="image",
-        local=("fer2013",),
-        online=(f"{FER_ONLINE}@train", f"{FER_ONLINE}@publicTest"),
-        recipe=(
-            "--image-encoder", "face_resnet18", "--no-pretrained-image", "--text-encoder", "none",
-            "--fusion", "logits", "--epochs", "40", "--batch-size", "64", "--optimizer", "sgd",
-            "--lr-encoder", "0.1", "--lr-head", "0.1", "--weight-decay", "5e-4", "--schedule", "cosine",
-            "--warmup-ratio", "0.03", "--label-smoothing", "0.1", "--patience", "12", "--seed", "0",
-            "--tta", "auto", "--int8-calibration", "300",
-        ),
-    ),
-    # Stage 2: the face tower in the default (stage 1's) fine-tuned on FER+'s crowd-vote distributions, with
-    # webcam-like augmentation; histogram equalisation (the registered input) in training and serving alike.
+    # A face ResNet from scratch on three face sets (../shared/data/README.md): FER+'s crowd-vote distributions,
+    # FER2013's own labels at half weight (the same faces, single labels), and effectnet's class-balanced
+    # in-the-wild faces, with webcam-like augmentation; effectnet's black surround is filled at random and other
+    # faces are cut out now and then, so the surround tells no set from another (`fusion.augment`). The epoch is
+    # chosen by the mean of the three sets' validation macro-F1; the class-prior adjustment is chosen on
+    # effectnet validation (balanced: every emotion equally likely, as visitors to a demo make them).
     "face": Branch(
         modality="image",
-        local=("ferplus",),
-        online=(),  # FER+ votes are read from ../shared/data only
+        local=("ferplus", "fer2013#weight=0.5", "effectnet"),
+        online=(),  # FER+ votes and effectnet are read from --data-root only
         recipe=(
             "--image-encoder", "face_resnet18", "--text-encoder", "none", "--fusion", "logits",
-            "--epochs", "8", "--batch-size", "64", "--optimizer", "sgd", "--lr-encoder", "0.01",
-            "--lr-head", "0.05", "--weight-decay", "5e-4", "--schedule", "cosine", "--warmup-ratio", "0.02",
-            "--augment", "webcam", "--random-erasing", "0.25", "--select-by", "accuracy", "--patience", "8",
-            "--seed", "0", "--tta", "auto", "--int8-calibration", "300",
+            "--epochs", "24", "--epoch-rows", "40000", "--batch-size", "64", "--optimizer", "sgd",
+            "--lr-encoder", "0.1", "--lr-head", "0.1", "--weight-decay", "5e-4", "--schedule", "cosine",
+            "--warmup-ratio", "0.02", "--augment", "webcam", "--surround", "random", "--random-erasing", "0.25",
+            "--select-by", "source_macro_f1", "--patience", "24", "--seed", "0", "--tta", "auto",
+            "--logit-adjustment", "--adjust-on", "effectnet", "--int8-calibration", "300",
         ),
     ),
     # The GoEmotions-only text branch (the default's until the corpora mix below replaced it; kept to compare).
     "text-goemotions": Branch(
+        serves=False,
         modality="text",
         local=("goemotions",),
         online=(f"{GOEMOTIONS_ONLINE}@train", f"{GOEMOTIONS_ONLINE}@validation"),
@@ -105,7 +102,7 @@ BRANCHES = {
             "text/meld",
             f"{SENTENCES}#weight=2",
         ),
-        online=(f"{GOEMOTIONS_ONLINE}@train", f"{GOEMOTIONS_ONLINE}@validation"),  # GoEmotions only
+        online=(),  # only GoEmotions has a Hub copy: the other corpora are read from --data-root
         recipe=(
             "--text-encoder", "minilm-l6", "--image-encoder", "none", "--fusion", "logits",
             "--freeze-word-embeddings", "--epochs", "3", "--batch-size", "32", "--lr-encoder", "5e-5",
@@ -118,10 +115,22 @@ BRANCHES = {
 
 
 def sources(name: str, args: argparse.Namespace) -> list[str]:
+    """The recipe's `--data` values: its Hub copies with --online, else its folders under --data-root; a recipe
+    whose data is not all there refuses, naming what it lacks."""
     branch = BRANCHES[name]
-    if args.online and not branch.online:
-        raise SystemExit(f"The {name} recipe reads its data from --data-root only (no Hub copy).")
-    return list(branch.online) if args.online else [str(args.data_root / s) for s in branch.local]
+    if args.online:
+        if not branch.online:
+            local = ", ".join(s.split("#")[0] for s in branch.local if not Path(s).is_absolute())
+            raise SystemExit(f"The {name} recipe has no Hub copy of all its data ({local}): run it with --data-root "
+                             "pointing at a folder that holds them (../shared/data on the project's machines).")  # fmt: skip
+        return list(branch.online)
+    refs = [str(args.data_root / s) for s in branch.local]
+    missing = [ref.split("#")[0] for ref in refs if not Path(ref.split("#")[0]).exists()]
+    if missing:
+        online = " (or --online: it reads the Hub copies)" if branch.online else ""
+        raise SystemExit(f"The {name} recipe needs {', '.join(missing)}: give --data-root a folder that holds "
+                         f"them{online}.")  # fmt: skip
+    return refs
 
 
 def train_argv(name: str, args: argparse.Namespace) -> list[str]:
@@ -149,23 +158,57 @@ def bf16_is_fast() -> bool:
     return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def build(text: Path, face: Path, out: Path = DEFAULT_MODEL, text_base: str | None = None) -> Path:
-    """The default folder from a text branch folder and a face branch folder (see the module docstring)."""
+def build(text: Path, face: Path, out: Path = DEFAULT_MODEL, data_root: Path | None = None) -> Path:
+    """The default folder from a text branch folder and a face branch folder (see the module docstring). Its
+    metrics.json and card are kept when the weights are unchanged, scored again when `data_root` holds the data,
+    and otherwise replaced by a card that says the folder is unscored."""
     from train.combine import combine
     from train.export import save_model_folder
 
-    model, tokenizer = combine(text, face, text_base=text_base)
+    model, tokenizer = combine(text, face)
     runs = [run for name, folder in (("text", text), ("face", face)) for run in branch_runs(folder, name)]
-    if face != out and started_from_default(face):  # a fine-tuned face tower: the runs before it still count
-        runs = [run for run in branch_runs(out, "face") if run not in runs] + runs
     with tempfile.TemporaryDirectory() as tmp:  # the sources may be `out` itself
         staged = save_model_folder(model, tokenizer, Path(tmp) / "default", half=True, leave_out_base=True)
         if (face / CALIBRATION_FILE).is_file():
             shutil.copyfile(face / CALIBRATION_FILE, staged / CALIBRATION_FILE)
         write_json(staged / RUNS_FILE, {"runs": runs})
+        kept = keep_scores(out, staged)
         shutil.rmtree(out, ignore_errors=True)
         shutil.copytree(staged, out)
+    if kept:
+        print(f"Same weights and runs as before: {', '.join(kept)} kept.")
+    elif data_root is not None and data_root.is_dir():
+        from train.scoring import score_default
+
+        score_default(out, data_root)
+    else:
+        write_unscored_card(out, model, runs)
+        print(f"Not scored (no data at {data_root}): the card says so; `score --data-root DIR` scores it.")
     return out
+
+
+SCORES = ("metrics.json", "README.md")  # what `score` writes into a built folder
+
+
+def keep_scores(old: Path, staged: Path) -> list[str]:
+    """Copy `old`'s scores into `staged` when both hold the same weights, config and runs; the names copied."""
+    same = all(
+        (old / name).is_file() and (old / name).read_bytes() == (staged / name).read_bytes()
+        for name in ("model.safetensors", "config.json", RUNS_FILE)
+    )
+    kept = [name for name in SCORES if same and (old / name).is_file()]
+    for name in kept:
+        shutil.copyfile(old / name, staged / name)
+    return kept
+
+
+def write_unscored_card(folder: Path, model, runs: list[dict[str, Any]]) -> None:
+    from train.report import write_model_card
+
+    (folder / "metrics.json").unlink(missing_ok=True)
+    note = ("This folder has not been scored: no evaluation data was at hand when it was built "
+            "(`python -m train.default_assets score --data-root DIR --out FOLDER` scores it).")  # fmt: skip
+    write_model_card(folder, {"evaluations": []}, runs, model, repo_id="emotion-fusion offline default", notes=note)
 
 
 def branch_runs(folder: Path, branch: str) -> list[dict[str, Any]]:
@@ -181,23 +224,6 @@ def branch_runs(folder: Path, branch: str) -> list[dict[str, Any]]:
     return [*before, {**args, "branch": branch}]
 
 
-def started_from_default(folder: Path) -> bool:
-    """A face run whose tower started from the packaged face ResNet: the default's own (`fusion.encoders`)."""
-    args_file = folder / "training_args.json"
-    if not args_file.is_file():
-        return False
-    args = json.loads(args_file.read_text())
-    return args.get("image_encoder") == "face_resnet18" and bool(args.get("pretrained_image"))
-
-
-def recipe_record(name: str, facts: dict[str, Any]) -> dict[str, Any]:
-    """A run record from a branch's recipe and known facts (for a branch trained before records were kept)."""
-    from train.config import parse_args
-
-    config, _ = parse_args([*BRANCHES[name].recipe, "--data", BRANCHES[name].local[0], "--output-dir", "x"])
-    return {**dataclasses.asdict(config), **facts, "branch": name}
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("step", choices=[*BRANCHES, "build", "score"])
@@ -210,19 +236,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--face", type=Path, default=DEFAULT_MODEL, help="build: the face branch's folder")
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL, help="the default model folder (%(default)s)")
     args = parser.parse_args(argv)
-    from train.scoring import score_default
-
+    data_root = None if args.online else args.data_root
     if args.step in BRANCHES:
+        branch = BRANCHES[args.step]
         args.run_dir = args.run_dir or Path("runs") / f"default-{args.step}"
         train_branch(args.step, args)
-        text, face = (args.run_dir, args.out) if BRANCHES[args.step].modality == "text" else (args.out, args.run_dir)
-        build(text, face, args.out)
+        if not branch.serves:
+            print(f"{args.step} is a stage to compare, not a branch of the default: the model is in {args.run_dir}")
+            return
+        text, face = (args.run_dir, args.out) if branch.modality == "text" else (args.out, args.run_dir)
+        build(text, face, args.out, data_root)
     elif args.step == "build":
-        build(args.text, args.face, args.out)
-    if args.data_root.is_dir():
-        score_default(args.out, args.data_root)
+        build(args.text, args.face, args.out, data_root)
+    elif data_root is None or not data_root.is_dir():
+        raise SystemExit(f"Nothing to score with: no data at {args.data_root} (give --data-root).")
     else:
-        print(f"Not scored: no data at {args.data_root} (give --data-root); its metrics.json and card are unchanged.")
+        from train.scoring import score_default
+
+        score_default(args.out, data_root)
     print(f"The default model is in {args.out}")
 
 
