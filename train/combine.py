@@ -20,13 +20,8 @@ from fusion.model import EmotionFusionModel
 BRANCH_PARTS = {"text": ("text.", "text_embed.", "text_head."), "image": ("image.", "image_embed.", "image_head.")}
 
 
-def combine(
-    text_source: str | Path, image_source: str | Path, text_base: str | None = None
-) -> tuple[EmotionFusionModel, Any]:
-    """(model, tokenizer): the text branch of `text_source` and the image branch of `image_source`.
-
-    `text_base` names the registered encoder the text tower came from when its folder does not say
-    (its unchanged weights are then left out of the saved folder and taken from there)."""
+def combine(text_source: str | Path, image_source: str | Path) -> tuple[EmotionFusionModel, Any]:
+    """(model, tokenizer): the text branch of `text_source` and the image branch of `image_source`."""
     text_model, tokenizer = load_model_folder(resolve_model_source(text_source))
     image_model, _ = load_model_folder(resolve_model_source(image_source))
     for modality, model, source in (("text", text_model, text_source), ("image", image_model, image_source)):
@@ -35,8 +30,6 @@ def combine(
     if text_model.labels != image_model.labels:
         raise ValueError(f"The branches' labels differ: {text_model.labels} vs {image_model.labels}.")
     text_encoder = dict(text_model.config["text_encoder"])
-    if text_base and not text_encoder.get("base"):
-        text_encoder["base"] = text_base
     model = EmotionFusionModel(
         text_encoder=text_encoder,
         image_encoder=dict(image_model.config["image_encoder"]),
