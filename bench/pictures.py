@@ -36,7 +36,7 @@ def cut_out_alpha(face: Image.Image) -> Image.Image | None:
     """The face of a cut-out (a face set on black) as an "L" alpha mask; None for an ordinary crop."""
     from fusion.augment import surround_mask
 
-    surround = surround_mask(torch.from_numpy(np.asarray(face.convert("RGB"))).permute(2, 0, 1))
+    surround = surround_mask(torch.from_numpy(np.array(face.convert("RGB"))).permute(2, 0, 1))
     if not surround.any():
         return None
     return Image.fromarray(((~surround) * 255).astype(np.uint8), "L")
