@@ -92,8 +92,18 @@ def build_demo(
             build_video_tab(predictor, files)
             if review_secret:
                 build_review_tab(store, review_secret, restore=restore)
-        gr.Markdown(f"Model: `{model_label(predictor)}`", elem_id="model-footer")
+        gr.Markdown(footer(predictor), elem_id="model-footer")
     return demo
+
+
+def footer(predictor: EmotionPredictor) -> str:
+    """The model served and, when OpenCV's Haar cascade looks for faces instead of YuNet, that and why."""
+    text = f"Model: `{model_label(predictor)}`"
+    if predictor.preprocessor.detector == "haar":
+        why = ("the `yuface` wheel is not installed here" if predictor.preprocessor.cfg.detector == "yunet"
+               else "this model asks for it")  # fmt: skip
+        text += f" · Faces are found by OpenCV's Haar cascade ({why}): it misses more faces than YuNet."
+    return text
 
 
 def load_predictor(
