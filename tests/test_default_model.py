@@ -11,6 +11,7 @@ import pytest
 
 from fusion.hub import DEFAULT_MODEL
 from fusion.predictor import EmotionPredictor
+from tests.accuracy_bars import MEASURED, bar
 from tests.conftest import ASTRONAUT, ROOT, SHARED, needs_shared
 from train.evaluate import main as evaluate_main
 
@@ -92,7 +93,9 @@ def test_held_out_sentences_meet_the_target(default_dir, tmp_path):
     )
     text_only = metrics["test"]["text only"]
     assert text_only["n"] >= 280
-    assert text_only["accuracy"] >= 0.9 and text_only["macro_f1"] >= 0.9  # 93.5% (README)
+    assert text_only["accuracy"] >= bar("sentences", "accuracy") and text_only["macro_f1"] >= bar(
+        "sentences", "macro_f1"
+    )
 
 
 def test_word_weights_point_at_the_decisive_word(default_dir):
@@ -127,18 +130,19 @@ def test_the_smile_drives_the_happy_face(default_dir):
 @needs_shared
 def test_the_default_meets_its_targets_on_validation_and_dev(tmp_path):
     """Scored through EmotionPredictor on validation/dev splits (../shared/data): guard what the committed default
-    reaches (README), not a wish; each corpus's macro-F1 over its own labels."""
+    reaches (`tests/accuracy_bars.py`: measured minus a stated margin), not a wish; each corpus's macro-F1 over its
+    own labels."""
     from train.scoring import score_default
 
     parts = ("ferplus", "face", "face_raw_encoder", "text", "crowdflower", "dair_emotion", "xed", "meld")
     metrics = score_default(DEFAULT_MODEL, SHARED, parts)
     got = {e["key"]: e for e in metrics["evaluations"]}
-    assert got["ferplus"]["n"] == 3175 and got["ferplus"]["accuracy"] >= 0.855 and got["ferplus"]["ece"] <= 0.05
-    assert got["face"]["n"] == 3589 and got["face"]["accuracy"] >= 0.585  # FER2013's own labels (README)
+    assert got["ferplus"]["n"] == 3175 and got["face"]["n"] == 3589 and got["text"]["n"] > 4900
+    for (key, metric), measured in MEASURED.items():
+        if key in got:
+            assert got[key][metric] >= measured.bar, f"{key} {metric}: {got[key][metric]:.4f} < {measured.bar:.4f}"
+    assert got["ferplus"]["ece"] <= 0.05 and got["text"]["ece"] <= 0.05
     assert abs(got["face"]["accuracy"] - metrics["face_raw_encoder"]["accuracy"]) <= 0.01  # tight crops not lost
-    assert got["text"]["n"] > 4900 and got["text"]["macro_f1"] >= 0.56 and got["text"]["ece"] <= 0.05
-    assert got["dair_emotion"]["macro_f1"] >= 0.9 and got["meld"]["weighted_f1"] >= 0.55
-    assert got["crowdflower"]["macro_f1"] >= 0.38 and got["xed"]["macro_f1"] >= 0.41
     recorded = {e["key"]: e for e in json.loads((DEFAULT_MODEL / "metrics.json").read_text())["evaluations"]}
     for key, scores in got.items():
         assert scores["accuracy"] == pytest.approx(recorded[key]["accuracy"]), key  # the card tells the truth
@@ -164,9 +168,8 @@ def test_ck_plus_peak_faces_meet_the_target(default_dir, tmp_path):
     peaks = next(Path(tmp_path).rglob("sample_image_directory"))
     metrics = evaluate_main(["--model", str(default_dir), "--data", str(peaks)])
     image_only = metrics["test"]["image only"]
-    # 14 of 18: every happy and surprised face, 2 of the 6 posed anger faces (2 read as disgust, 2 as neutral);
-    # the previous default, fitted to FER2013's labels, had 18 (README). Guard the level reached, not a wish.
-    assert image_only["n"] == 18 and image_only["accuracy"] >= 0.75
+    # The previous default, fitted to FER2013's labels, read all 18 (README); this one 14 (`tests/accuracy_bars.py`).
+    assert image_only["n"] == 18 and image_only["accuracy"] >= bar("ckplus", "accuracy")
 
 
 def test_int8_serving_agrees_with_fp32(default_dir):
