@@ -5,7 +5,7 @@
 Settings (flags win over environment variables):
   --model / EMOTION_MODEL              model folder or Hub repo id (default: the offline default)
   --revision / EMOTION_MODEL_REVISION  Hub branch, tag or commit
-  --quantize / EMOTION_QUANTIZE        "int8": int8 serving on the CPU (faster; within a point of fp32)
+  --quantize / EMOTION_QUANTIZE        "int8": the face CNN in int8 on the CPU (a little faster; texts answer as fp32)
   --flag-dir / EMOTION_FLAG_DIR        where flags are stored (default: /data/flagged on a Space with
                                        persistent storage, else ./flagged; never served)
   --flag-dataset / EMOTION_FLAG_DATASET  Hub dataset repo that flags are synced to (private; needs HF_TOKEN)

@@ -124,7 +124,7 @@ class EmotionPredictor:
     ) -> EmotionPredictor:
         """From a local model folder, or a Hub repo id at `revision` (branch, tag or commit).
 
-        `quantize="int8"` serves int8 on the CPU (`fusion.quantize`): faster, within a point of fp32.
+        `quantize="int8"` serves the face CNN in int8 on the CPU (`fusion.quantize`); the text stays fp32.
         """
         from fusion import quantize as q
 

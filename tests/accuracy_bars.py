@@ -3,7 +3,7 @@ split, minus a stated margin.
 
 The margin is one binomial standard error of the measured value on that many rows, sqrt(p (1 - p) / n): a
 retrained default that loses less than its data's own sampling noise passes, one that loses more fails. A
-deliberate change that lowers a bar says why in the README in the same commit.
+deliberate change that lowers a bar says why in docs/model.md (linked from the README) in the same commit.
 
 After a new default is built and scored (`python -m train.default_assets score`), print the new values beside
 these and paste the ones to keep into MEASURED:

@@ -168,23 +168,44 @@ def test_ck_plus_peak_faces_meet_the_target(default_dir, tmp_path):
     peaks = next(Path(tmp_path).rglob("sample_image_directory"))
     metrics = evaluate_main(["--model", str(default_dir), "--data", str(peaks)])
     image_only = metrics["test"]["image only"]
-    # The previous default, fitted to FER2013's labels, read all 18 (README); this one 14 (`tests/accuracy_bars.py`).
+    # The previous default, fitted to FER2013's labels, read all 18 (docs/model.md); this one 14 (`tests/accuracy_bars.py`).
     assert image_only["n"] == 18 and image_only["accuracy"] >= bar("ckplus", "accuracy")
 
 
-def test_int8_serving_agrees_with_fp32(default_dir):
-    """int8 (dynamic Linear + static CNN from the stored calibration): same label, every probability within 0.15
-    of fp32 (on GoEmotions dev the largest difference is 0.36 and accuracy moves 0.3 points: README)."""
+def test_int8_serving_quantizes_the_cnn_and_keeps_the_answers(default_dir):
+    """int8: the CNN in static int8 from the stored calibration; the text encoder and heads stay fp32 (dynamic int8
+    there changed the top label of about one text in sixteen: docs/performance.md). Same labels, every probability
+    within 0.15 of fp32, and a text alone answered exactly as fp32 answers it."""
+    from torch import nn
+
     from tests.synthetic.media import group_photo
 
     fp32, int8 = EmotionPredictor.load(default_dir), EmotionPredictor.load(default_dir, quantize="int8")
-    assert "quantized.dynamic" in type(int8.model.text.model.encoder.layer[0].attention.self.query).__module__
-    assert any("quantized" in type(m).__module__ for m in int8.model.image.model.modules())  # the CNN too
+    assert type(int8.model.text.model.encoder.layer[0].attention.self.query) is nn.Linear
+    assert type(int8.model.image_head) is nn.Linear
+    assert any("quantized" in type(m).__module__ for m in int8.model.image.model.modules())  # the CNN is int8
     inputs = [(ASTRONAUT, "We made it, this is incredible!"), (group_photo()[0], None),
               (None, "My dog died this morning and I can't stop crying."), (None, "Get out of my office right now!")]  # fmt: skip
     for image, text in inputs:
         a, b = fp32.predict(image=image, text=text), int8.predict(image=image, text=text)
         assert a.label == b.label
         assert max(abs(a.probabilities[k] - b.probabilities[k]) for k in a.probabilities) < 0.15
+        if image is None:
+            assert a.probabilities == b.probabilities
     with pytest.raises(ValueError, match="Unknown quantize mode"):
         EmotionPredictor.load(default_dir, quantize="int4")
+
+
+@pytest.mark.slow
+@needs_shared
+def test_int8_keeps_the_top_label_on_every_validation_split():
+    """97% or more of the top labels stay as fp32 gives them, faces and texts alike (95% on any one split of 300):
+    300 shuffled rows of every validation/dev split, each sent alone as the app serves it (`bench/int8_agreement.py`;
+    all rows: docs/performance.md)."""
+    from bench.int8_agreement import main
+
+    rows = {r["data"]: r for r in main(["--rows", "300"])["rows"]}
+    assert {"FER+ validation", "FER2013 validation", "effectnet validation", "GoEmotions dev"} <= set(rows)
+    assert rows["all faces"]["top-label agreement"] >= 0.97 and rows["all texts"]["top-label agreement"] >= 0.97
+    for name, row in rows.items():
+        assert row["top-label agreement"] >= 0.95, (name, row)
