@@ -5,7 +5,7 @@
 Settings (flags win over environment variables):
   --model / EMOTION_MODEL              model folder or Hub repo id (default: the offline default)
   --revision / EMOTION_MODEL_REVISION  Hub branch, tag or commit
-  --quantize / EMOTION_QUANTIZE        "int8": int8 serving on the CPU (faster; within a point of fp32)
+  --quantize / EMOTION_QUANTIZE        "int8": the face CNN in int8 on the CPU (a little faster; texts answer as fp32)
   --flag-dir / EMOTION_FLAG_DIR        where flags are stored (default: /data/flagged on a Space with
                                        persistent storage, else ./flagged; never served)
   --flag-dataset / EMOTION_FLAG_DATASET  Hub dataset repo that flags are synced to (private; needs HF_TOKEN)
@@ -92,8 +92,18 @@ def build_demo(
             build_video_tab(predictor, files)
             if review_secret:
                 build_review_tab(store, review_secret, restore=restore)
-        gr.Markdown(f"Model: `{model_label(predictor)}`", elem_id="model-footer")
+        gr.Markdown(footer(predictor), elem_id="model-footer")
     return demo
+
+
+def footer(predictor: EmotionPredictor) -> str:
+    """The model served and, when OpenCV's Haar cascade looks for faces instead of YuNet, that and why."""
+    text = f"Model: `{model_label(predictor)}`"
+    if predictor.preprocessor.detector == "haar":
+        why = ("the `yuface` wheel is not installed here" if predictor.preprocessor.cfg.detector == "yunet"
+               else "this model asks for it")  # fmt: skip
+        text += f" · Faces are found by OpenCV's Haar cascade ({why}): it misses more faces than YuNet."
+    return text
 
 
 def load_predictor(

@@ -15,7 +15,7 @@ import torch
 from train import report
 from train.report import print_table
 
-__all__ = ["SHORT_TEXTS", "environment", "print_table", "time_calls", "write_json"]
+__all__ = ["SHORT_TEXTS", "environment", "print_table", "time_calls", "time_interleaved", "write_json"]
 
 SHORT_TEXTS = [
     "I can't believe they cancelled the show tonight.",
@@ -45,6 +45,21 @@ def time_calls(fn: Callable[[int], Any], repeats: int, warmup: int = 3) -> dict[
         "mean_ms": statistics.fmean(times),
         "n": len(times),
     }
+
+
+def time_interleaved(fns: dict[Any, Callable[[int], Any]], repeats: int, warmup: int = 3) -> dict[Any, float]:
+    """Median milliseconds of each fn(i), the calls taken in turns (a, b, c, a, b, c, ...): on a shared CPU a
+    busy spell then slows every contender alike, so their ratios hold where back-to-back blocks would not."""
+    for i in range(warmup):
+        for fn in fns.values():
+            fn(i)
+    times: dict[Any, list[float]] = {name: [] for name in fns}
+    for i in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn(i)
+            times[name].append((time.perf_counter() - start) * 1000)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def environment() -> dict[str, Any]:

@@ -1,12 +1,10 @@
-"""int8 serving vs fp32 vs the original project's path: speed (batch 1) and, for the default, accuracy.
+"""int8 serving vs fp32 vs the original project's path: speed, batch 1.
 
-    PYTHONPATH=. python bench/quantize.py [--repeats 30] [--rows 0] [--out runs/bench_quantize.json]
+    PYTHONPATH=. python bench/quantize.py [--repeats 30] [--out runs/bench_quantize.json]
 
-Speed: a 640x480 webcam-like frame with one face + a 5-20 word text, batch 1, median of `repeats`.
+A 640x480 webcam-like frame with one face + a 5-20 word text, batch 1, median of `repeats`.
 BERT-base + ResNet-50 has random weights (speed does not depend on the values; no Hub here); its CNN
-is calibrated on 300 FER2013 training faces. Accuracy: the offline default, fp32 vs int8, through
-`EmotionPredictor` on FER2013 validation (faces) and GoEmotions dev (texts), with the largest
-difference in any served probability (`--rows N`: N rows of each, shuffled with seed 0; 0 = all).
+is calibrated on 300 FER2013 training faces. What int8 does to the answers: `bench/int8_agreement.py`.
 """
 
 from __future__ import annotations
@@ -58,31 +56,9 @@ def speed(name: str, folder: Path, repeats: int, frame) -> dict:
             "int8_vs_fp32": a / b}  # fmt: skip
 
 
-def accuracy(folder: Path, rows: int) -> list[dict]:
-    from train.metrics import classification_metrics
-    from train.scoring import predict_rows
-
-    fp32, int8 = EmotionPredictor.load(folder), EmotionPredictor.load(folder, quantize="int8")
-    faces = load_sources([str(DATA / "fer2013" / "validation.parquet")])[0]["all"]
-    texts = load_sources([str(DATA / "goemotions" / "dev.tsv")])[0]["all"]
-    out = []
-    for name, ds, column in (("FER2013 validation (faces)", faces, "image"), ("GoEmotions dev (texts)", texts, "text")):
-        ds = ds.shuffle(seed=0).select(range(min(rows or len(ds), len(ds))))  # files are grouped by label
-        images = list(ds["image"]) if column == "image" else [None] * len(ds)
-        words = list(ds["text"]) if column == "text" else [None] * len(ds)
-        labels = torch.tensor(ds["label"])
-        a, b = (predict_rows(p, images, words, name) for p in (fp32, int8))
-        ma, mb = classification_metrics(a, labels, fp32.labels), classification_metrics(b, labels, fp32.labels)
-        out.append({"data": name, "n": len(ds), "fp32_accuracy": ma["accuracy"], "int8_accuracy": mb["accuracy"],
-                    "fp32_macro_f1": ma["macro_f1"], "int8_macro_f1": mb["macro_f1"],
-                    "max_probability_difference": float((a.exp() - b.exp()).abs().max())})  # fmt: skip
-    return out
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--rows", type=int, default=0, help="rows of each split for the accuracy check (0: all)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     frame, default = webcam_frame(), DEFAULT_MODEL
@@ -92,10 +68,8 @@ def main(argv: list[str] | None = None) -> dict:
             speed("offline default", default, args.repeats, frame),
         ]
     print_table(rows, list(rows[0]))
-    quality = accuracy(default, args.rows)
-    print_table(quality, list(quality[0]))
-    write_json(args.out, {"repeats": args.repeats, "speed": rows, "accuracy": quality})
-    return {"speed": rows, "accuracy": quality}
+    write_json(args.out, {"repeats": args.repeats, "speed": rows})
+    return {"speed": rows}
 
 
 if __name__ == "__main__":

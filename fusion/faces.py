@@ -153,11 +153,16 @@ def _yunet_pass(picture: Image.Image, scale: float, dx: float, dy: float) -> lis
     return found
 
 
-def detect_faces(image: Image.Image, detector: str = "haar") -> list[Detection]:
-    """Confident faces, largest first. "yunet" falls back to "haar" where the yuface wheel is missing."""
+def detector_in_use(detector: str) -> str:
+    """The detector that runs when `detector` is asked for: "yunet" falls back to "haar" without the yuface wheel."""
     if detector not in DETECTORS:
         raise ValueError(f"Unknown face detector {detector!r}; use one of {DETECTORS}.")
-    found = _yunet(image) if detector == "yunet" and yunet_available() else _haar(image)
+    return "yunet" if detector == "yunet" and yunet_available() else "haar"
+
+
+def detect_faces(image: Image.Image, detector: str = "haar") -> list[Detection]:
+    """Confident faces, largest first (by `detector_in_use(detector)`)."""
+    found = _yunet(image) if detector_in_use(detector) == "yunet" else _haar(image)
     return sorted(found, key=lambda d: d.side, reverse=True)  # stable: Haar's equal sides keep their order
 
 

@@ -1,4 +1,4 @@
-"""Model folders: resolve a local folder or Hub repo id, and load it safely (loading only; training writes folders).
+"""Model folders: resolve a local folder or Hub repo id, and load it safely (`fusion.save` writes them).
 
 A model folder holds `config.json` (model + preprocessing config), `model.safetensors` and the
 tokenizer files. Pickled weights are never loaded.
@@ -14,7 +14,6 @@ from typing import Any
 
 from fusion.encoders import DEFAULT_MODEL
 from fusion.model import EmotionFusionModel
-from fusion.preprocess import load_tokenizer
 
 __all__ = ["DEFAULT_MODEL", "ModelSourceError", "load_model_folder", "resolve_model_source"]
 CONFIG_FILE = "config.json"
@@ -107,4 +106,9 @@ def load_model_folder(folder: str | Path, device: str = "cpu") -> tuple[EmotionF
         model = EmotionFusionModel.from_pretrained(folder, map_location=device)
     except (TypeError, ValueError) as err:  # a config from another library, or weights that do not fit it
         raise ModelSourceError(f"{folder} is not a usable emotion-fusion model folder: {err}") from None
-    return model.to(device).eval(), load_tokenizer(folder)
+    if model.tokenizer is None:
+        raise ModelSourceError(
+            f"{folder} has no tokenizer (tokenizer_config.json): save the model again with "
+            "`save_pretrained(folder, tokenizer=...)`, which writes a complete folder."
+        )
+    return model.to(device).eval(), model.tokenizer

@@ -33,7 +33,7 @@ from fusion.encoders import (
     text_tower_config,
 )
 from fusion.labels import NUM_LABELS, id2label
-from fusion.preprocess import PreprocessCfg
+from fusion.preprocess import PreprocessCfg, load_tokenizer
 
 DEFAULT_HIDDEN = [512]
 FUSIONS = ("concat", "logits")
@@ -89,7 +89,10 @@ class FusionHead(nn.Module):
 
 class EmotionFusionModel(nn.Module, PyTorchModelHubMixin, **CARD_METADATA):
     """Built from plain config only; `create_model` is the way to start from pretrained encoders, and
-    `fusion.hub.load_model_folder` the way to load a saved one."""
+    `fusion.hub.load_model_folder` (or `from_pretrained`) the way to load a saved one.
+
+    `tokenizer` is the tokenizer the model reads text with: `create_model` and loading set it, and
+    `save_pretrained` / `push_to_hub` write it into the folder, so that what is saved loads back."""
 
     def __init__(
         self,
@@ -137,6 +140,7 @@ class EmotionFusionModel(nn.Module, PyTorchModelHubMixin, **CARD_METADATA):
             self.head = FusionHead(dims, hidden, dropout, num_labels)
         self.modality_dropout = modality_dropout
         self.temperature = temperature
+        self.tokenizer: Any = None  # set by create_model and by loading; saved with the weights
         self.set_frozen(text=freeze_text, image=freeze_image)
 
     @property
@@ -274,6 +278,33 @@ class EmotionFusionModel(nn.Module, PyTorchModelHubMixin, **CARD_METADATA):
             image_feats = encode_rows(self.encode_image, image_present, pixel_values)
         return self.forward_head(text_feats, image_feats, text_present, image_present)
 
+    # -- saving: the folder every loader reads (the same writer as training's) ---------------------
+
+    def save_pretrained(self, save_directory: str | Path, *, tokenizer: Any = None, config: Any = None,
+                        **kwargs: Any) -> str | None:  # fmt: skip
+        """Write a complete model folder: config.json (with the preprocessing), model.safetensors, the
+        tokenizer and a card, which `EmotionPredictor.load` loads back and answers the same from.
+
+        `tokenizer` replaces the model's own (and is kept for later saves); without either it is an error.
+        `config` may only repeat the model's own: config.json is always what rebuilds these weights.
+        Other arguments as the Hub mixin's (`push_to_hub=True`, `repo_id`, ...)."""
+        if config is not None and dict(config) != self.config:
+            raise ValueError("config.json is the model's own config; build a model from the other config instead.")
+        if tokenizer is not None:
+            self.tokenizer = tokenizer
+        return super().save_pretrained(save_directory, **kwargs)
+
+    def push_to_hub(self, repo_id: str, *, tokenizer: Any = None, **kwargs: Any) -> str:
+        """Upload the folder `save_pretrained` writes, in one commit (other arguments as the Hub mixin's)."""
+        if tokenizer is not None:
+            self.tokenizer = tokenizer
+        return super().push_to_hub(repo_id, **kwargs)
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        from fusion.save import save_model_folder
+
+        save_model_folder(self, self.tokenizer, save_directory)
+
     # -- loading: strict, with the weights a folder leaves out taken from the text encoder's base -----
 
     def load_weights(self, path: str | Path) -> None:
@@ -304,15 +335,23 @@ class EmotionFusionModel(nn.Module, PyTorchModelHubMixin, **CARD_METADATA):
     @classmethod
     def _from_pretrained(cls, *, model_id: str, revision, cache_dir, force_download, local_files_only, token,
                          map_location: str = "cpu", strict: bool = True, **model_kwargs):  # fmt: skip
-        """`from_pretrained` for a folder or Hub repo: strict safetensors loading (see `load_weights`)."""
-        path = Path(model_id) / "model.safetensors"
-        if not Path(model_id).is_dir():
-            from huggingface_hub import hf_hub_download
+        """`from_pretrained` for a folder or Hub repo: strict safetensors loading (see `load_weights`), and the
+        folder's tokenizer (None when it has none)."""
+        folder = Path(model_id)
+        if not folder.is_dir():
+            from huggingface_hub import snapshot_download
 
-            path = hf_hub_download(model_id, "model.safetensors", revision=revision, cache_dir=cache_dir,
-                                   force_download=force_download, local_files_only=local_files_only, token=token)  # fmt: skip
+            from fusion.hub import NESTED, SERVE_PATTERNS
+
+            folder = Path(snapshot_download(model_id, revision=revision, cache_dir=cache_dir, token=token,
+                                            force_download=force_download, local_files_only=local_files_only,
+                                            allow_patterns=SERVE_PATTERNS, ignore_patterns=NESTED))  # fmt: skip
         model = cls(**model_kwargs)
-        model.load_weights(path)
+        model.load_weights(folder / "model.safetensors")
+        if (folder / "tokenizer_config.json").is_file():
+            from fusion.preprocess import load_tokenizer
+
+            model.tokenizer = load_tokenizer(folder)
         return model.to(map_location).eval()
 
     def _drop_modalities(self, text: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -385,6 +424,8 @@ def create_model(
         text_encoder["base"] = text  # where weights a saved folder leaves out (unchanged ones) come from
     image_encoder = {"arch": image, **(image_options or {})} if image else None  # options: e.g. tta
     model = EmotionFusionModel(text_encoder=text_encoder, image_encoder=image_encoder, **kwargs)
+    # A text-free model still gets a tokenizer (the packaged MiniLM's): every folder loads the same way.
+    model.tokenizer = load_tokenizer((spec or text_spec("minilm-l6")).resolve_tokenizer())
     if pretrained_text and spec:
         load_pretrained_text(model.text, spec)
     if pretrained_image and image:

@@ -63,6 +63,7 @@ class Prediction:
     note: str | None = None  # what a person should know about this answer (no face, several faces, doubt)
     face_crop: Image.Image | None = field(default=None, repr=False)
     doubt: str | None = None  # face and text disagree, or the top two are too close to call (`fusion.doubt`)
+    detector: str | None = None  # what looked for faces: "yunet" or "haar" (the fallback); None without an image
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form (the crop image is left out)."""
@@ -76,6 +77,7 @@ class Prediction:
             "faces": [face.to_dict() for face in self.faces],
             "note": self.note,
             "doubt": self.doubt,
+            "detector": self.detector,
         }
 
 
@@ -122,7 +124,7 @@ class EmotionPredictor:
     ) -> EmotionPredictor:
         """From a local model folder, or a Hub repo id at `revision` (branch, tag or commit).
 
-        `quantize="int8"` serves int8 on the CPU (`fusion.quantize`): faster, within a point of fp32.
+        `quantize="int8"` serves the face CNN in int8 on the CPU (`fusion.quantize`); the text stays fp32.
         """
         from fusion import quantize as q
 
@@ -261,6 +263,7 @@ class EmotionPredictor:
                     note=" ".join(n for n in (_note(item), doubt) if n) or None,
                     face_crop=face.image if face else None,
                     doubt=doubt,
+                    detector=self.preprocessor.detector if item.image_given else None,
                 )
             )
             start += len(item.rows)

@@ -21,7 +21,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torchvision.transforms import v2
 
 from fusion.augment import train_augmentation
-from fusion.faces import MAX_FACES, FaceCrop, crop_face, crop_faces
+from fusion.faces import MAX_FACES, FaceCrop, crop_face, crop_faces, detector_in_use
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -268,6 +268,11 @@ class Preprocessor:
             "detector": cfg.detector,
             "align": cfg.align,
         }
+
+    @property
+    def detector(self) -> str | None:
+        """The face detector that runs ("yunet" or "haar", `fusion.faces.detector_in_use`); None: no detection."""
+        return detector_in_use(self.cfg.detector) if self.cfg.detect_faces else None
 
     def face(self, source: ImageInput) -> FaceCrop:
         """The largest face, or the centre (training reads every image this way)."""

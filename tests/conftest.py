@@ -52,6 +52,14 @@ def predictor(tiny_model_dir):
     return EmotionPredictor.load(tiny_model_dir, device="cpu")
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @contextmanager
 def serve_app(predictor, flag_dir, **kwargs) -> Iterator[str]:
     """The real app (`app.build_demo`) served on 127.0.0.1; yields its URL."""

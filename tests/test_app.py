@@ -9,6 +9,7 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+from fusion.faces import yunet_available
 from fusion.labels import EMOTIONS
 from tests.conftest import ASTRONAUT, rest_predict
 
@@ -23,12 +24,13 @@ def test_image_and_text(client):
     assert set(confidences) == set(EMOTIONS) and sum(confidences.values()) == pytest.approx(1, abs=1e-4)
     assert label["label"] == details["label"] == max(confidences, key=confidences.get)
     assert details["face_found"] is True and details["text_probabilities"] is not None
+    assert details["detector"] == ("yunet" if yunet_available() else "haar")
     assert crop is not None
 
 
 def test_text_only_and_image_only(client):
     _, details, crop = client.predict(None, "Leave me alone!", api_name="/predict")
-    assert details["image_probabilities"] is None and crop is None
+    assert details["image_probabilities"] is None and crop is None and details["detector"] is None
     _, details, _ = client.predict(handle_file(str(ASTRONAUT)), "", api_name="/predict")
     assert details["text_probabilities"] is None and details["image_probabilities"] is not None
 

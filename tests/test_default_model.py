@@ -11,6 +11,7 @@ import pytest
 
 from fusion.hub import DEFAULT_MODEL
 from fusion.predictor import EmotionPredictor
+from tests.accuracy_bars import MEASURED, bar
 from tests.conftest import ASTRONAUT, ROOT, SHARED, needs_shared
 from train.evaluate import main as evaluate_main
 
@@ -92,7 +93,9 @@ def test_held_out_sentences_meet_the_target(default_dir, tmp_path):
     )
     text_only = metrics["test"]["text only"]
     assert text_only["n"] >= 280
-    assert text_only["accuracy"] >= 0.9 and text_only["macro_f1"] >= 0.9  # 93.5% (README)
+    assert text_only["accuracy"] >= bar("sentences", "accuracy") and text_only["macro_f1"] >= bar(
+        "sentences", "macro_f1"
+    )
 
 
 def test_word_weights_point_at_the_decisive_word(default_dir):
@@ -127,18 +130,19 @@ def test_the_smile_drives_the_happy_face(default_dir):
 @needs_shared
 def test_the_default_meets_its_targets_on_validation_and_dev(tmp_path):
     """Scored through EmotionPredictor on validation/dev splits (../shared/data): guard what the committed default
-    reaches (README), not a wish; each corpus's macro-F1 over its own labels."""
+    reaches (`tests/accuracy_bars.py`: measured minus a stated margin), not a wish; each corpus's macro-F1 over its
+    own labels."""
     from train.scoring import score_default
 
     parts = ("ferplus", "face", "face_raw_encoder", "text", "crowdflower", "dair_emotion", "xed", "meld")
     metrics = score_default(DEFAULT_MODEL, SHARED, parts)
     got = {e["key"]: e for e in metrics["evaluations"]}
-    assert got["ferplus"]["n"] == 3175 and got["ferplus"]["accuracy"] >= 0.855 and got["ferplus"]["ece"] <= 0.05
-    assert got["face"]["n"] == 3589 and got["face"]["accuracy"] >= 0.585  # FER2013's own labels (README)
+    assert got["ferplus"]["n"] == 3175 and got["face"]["n"] == 3589 and got["text"]["n"] > 4900
+    for (key, metric), measured in MEASURED.items():
+        if key in got:
+            assert got[key][metric] >= measured.bar, f"{key} {metric}: {got[key][metric]:.4f} < {measured.bar:.4f}"
+    assert got["ferplus"]["ece"] <= 0.05 and got["text"]["ece"] <= 0.05
     assert abs(got["face"]["accuracy"] - metrics["face_raw_encoder"]["accuracy"]) <= 0.01  # tight crops not lost
-    assert got["text"]["n"] > 4900 and got["text"]["macro_f1"] >= 0.56 and got["text"]["ece"] <= 0.05
-    assert got["dair_emotion"]["macro_f1"] >= 0.9 and got["meld"]["weighted_f1"] >= 0.55
-    assert got["crowdflower"]["macro_f1"] >= 0.38 and got["xed"]["macro_f1"] >= 0.41
     recorded = {e["key"]: e for e in json.loads((DEFAULT_MODEL / "metrics.json").read_text())["evaluations"]}
     for key, scores in got.items():
         assert scores["accuracy"] == pytest.approx(recorded[key]["accuracy"]), key  # the card tells the truth
@@ -164,24 +168,44 @@ def test_ck_plus_peak_faces_meet_the_target(default_dir, tmp_path):
     peaks = next(Path(tmp_path).rglob("sample_image_directory"))
     metrics = evaluate_main(["--model", str(default_dir), "--data", str(peaks)])
     image_only = metrics["test"]["image only"]
-    # 14 of 18: every happy and surprised face, 2 of the 6 posed anger faces (2 read as disgust, 2 as neutral);
-    # the previous default, fitted to FER2013's labels, had 18 (README). Guard the level reached, not a wish.
-    assert image_only["n"] == 18 and image_only["accuracy"] >= 0.75
+    # The previous default, fitted to FER2013's labels, read all 18 (docs/model.md); this one 14 (`tests/accuracy_bars.py`).
+    assert image_only["n"] == 18 and image_only["accuracy"] >= bar("ckplus", "accuracy")
 
 
-def test_int8_serving_agrees_with_fp32(default_dir):
-    """int8 (dynamic Linear + static CNN from the stored calibration): same label, every probability within 0.15
-    of fp32 (on GoEmotions dev the largest difference is 0.36 and accuracy moves 0.3 points: README)."""
+def test_int8_serving_quantizes_the_cnn_and_keeps_the_answers(default_dir):
+    """int8: the CNN in static int8 from the stored calibration; the text encoder and heads stay fp32 (dynamic int8
+    there changed the top label of about one text in sixteen: docs/performance.md). Same labels, every probability
+    within 0.15 of fp32, and a text alone answered exactly as fp32 answers it."""
+    from torch import nn
+
     from tests.synthetic.media import group_photo
 
     fp32, int8 = EmotionPredictor.load(default_dir), EmotionPredictor.load(default_dir, quantize="int8")
-    assert "quantized.dynamic" in type(int8.model.text.model.encoder.layer[0].attention.self.query).__module__
-    assert any("quantized" in type(m).__module__ for m in int8.model.image.model.modules())  # the CNN too
+    assert type(int8.model.text.model.encoder.layer[0].attention.self.query) is nn.Linear
+    assert type(int8.model.image_head) is nn.Linear
+    assert any("quantized" in type(m).__module__ for m in int8.model.image.model.modules())  # the CNN is int8
     inputs = [(ASTRONAUT, "We made it, this is incredible!"), (group_photo()[0], None),
               (None, "My dog died this morning and I can't stop crying."), (None, "Get out of my office right now!")]  # fmt: skip
     for image, text in inputs:
         a, b = fp32.predict(image=image, text=text), int8.predict(image=image, text=text)
         assert a.label == b.label
         assert max(abs(a.probabilities[k] - b.probabilities[k]) for k in a.probabilities) < 0.15
+        if image is None:
+            assert a.probabilities == b.probabilities
     with pytest.raises(ValueError, match="Unknown quantize mode"):
         EmotionPredictor.load(default_dir, quantize="int4")
+
+
+@pytest.mark.slow
+@needs_shared
+def test_int8_keeps_the_top_label_on_every_validation_split():
+    """97% or more of the top labels stay as fp32 gives them, faces and texts alike (95% on any one split of 300):
+    300 shuffled rows of every validation/dev split, each sent alone as the app serves it (`bench/int8_agreement.py`;
+    all rows: docs/performance.md)."""
+    from bench.int8_agreement import main
+
+    rows = {r["data"]: r for r in main(["--rows", "300"])["rows"]}
+    assert {"FER+ validation", "FER2013 validation", "effectnet validation", "GoEmotions dev"} <= set(rows)
+    assert rows["all faces"]["top-label agreement"] >= 0.97 and rows["all texts"]["top-label agreement"] >= 0.97
+    for name, row in rows.items():
+        assert row["top-label agreement"] >= 0.95, (name, row)

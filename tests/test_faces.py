@@ -99,3 +99,51 @@ def test_haar_stays_where_yunet_is_missing(monkeypatch):
     with pytest.raises(ValueError, match="Unknown face detector"):
         faces.detect_faces(group, "dlib")
     assert np.asarray(group).shape[2] == 3
+
+
+def test_answers_name_yunet_where_the_wheel_is_installed():
+    pytest.importorskip("yuface", reason="the yuface wheel is built for CPython 3.11 on x86-64 only")
+    import app
+    from fusion.hub import DEFAULT_MODEL
+    from fusion.predictor import EmotionPredictor
+
+    predictor = EmotionPredictor.load(DEFAULT_MODEL)
+    answer = predictor.predict(image=ASTRONAUT, text="What a day!")
+    assert answer.detector == answer.to_dict()["detector"] == "yunet"
+    assert predictor.predict(text="What a day!").to_dict()["detector"] is None  # no image, no detector
+    assert "Haar" not in app.footer(predictor)
+
+
+# A fresh interpreter that truly cannot import yuface (as where no wheel is built for the platform).
+WITHOUT_YUFACE = """
+import json, sys
+
+class NoYuface:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] == "yuface":
+            raise ImportError("No module named 'yuface'")
+
+sys.meta_path.insert(0, NoYuface())
+import app
+from fusion.hub import DEFAULT_MODEL
+from fusion.predictor import EmotionPredictor
+
+predictor = EmotionPredictor.load(DEFAULT_MODEL)
+answer = predictor.predict(image=sys.argv[1], text="What a day!")
+print(json.dumps({"answer": answer.to_dict(), "footer": app.footer(predictor), "yuface": "yuface" in sys.modules}))
+"""
+
+
+def test_answers_name_haar_and_the_footer_says_so_where_the_wheel_is_missing():
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", WITHOUT_YUFACE, str(ASTRONAUT)], capture_output=True, text=True,
+                          timeout=300, cwd=ASTRONAUT.parent.parent)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["yuface"] is False and out["answer"]["detector"] == "haar"
+    assert out["answer"]["face_found"] is True  # the astronaut's frontal face: Haar finds it too
+    assert "Haar cascade" in out["footer"] and "`yuface` wheel is not installed" in out["footer"]
+    assert "yuface wheel is not installed" in done.stderr  # and the log says so once

@@ -42,7 +42,9 @@ def test_image_only_and_text_only(predictor):
         "faces",
         "note",
         "doubt",
+        "detector",
     }
+    assert as_json["detector"] is None and image_only.to_dict()["detector"] in ("yunet", "haar")
 
 
 def test_no_face_alone_is_a_clear_error_and_with_text_the_text_answers(predictor):

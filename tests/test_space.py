@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ import httpx
 from fusion.labels import EMOTIONS
 from space_config.bundle import walk
 from space_config.deploy import space_requirements, stage
-from tests.conftest import ASTRONAUT, ROOT, rest_predict
+from tests.conftest import ASTRONAUT, ROOT, free_port, rest_predict
 
 
 def _pins(text: str) -> dict[str, str]:
@@ -31,19 +30,13 @@ def test_space_requirements_pin_what_the_bundle_imports_with_cpu_torch():
     assert not any(p.relative_to(ROOT).parts[0] in ("train", "tests", "bench", "tools") for p in sources)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_the_staged_bundle_starts_from_its_own_files_offline(tmp_path):
     """Only the staged files, no project checkout on the path, the Hub unreachable: the default is served."""
     folder = tmp_path / "space"
     folder.mkdir()
     files = stage(folder, "tester/demo", model="tester/emotion", flag_dataset=None)
     assert "fusion/assets/fer_mini_xception.safetensors" in files and "requirements.txt" in files
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "HF_", "GRADIO_", "EMOTION_"))}
     env |= {
         "HF_HUB_OFFLINE": "1",  # the Hub is down: the configured model cannot load

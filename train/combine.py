@@ -55,24 +55,6 @@ def combine(text_source: str | Path, image_source: str | Path) -> tuple[EmotionF
     return model.eval(), tokenizer
 
 
-def extract(source: str | Path, modality: str, out: str | Path) -> Path:
-    """A one-tower model folder holding one branch of `source` (its head calibrated as `source` served it):
-    a branch to fine-tune further, or to combine with another."""
-    from train.export import save_model_folder
-
-    model, tokenizer = load_model_folder(resolve_model_source(source))
-    if not model.has(modality):
-        raise ValueError(f"{source} has no {modality} branch to take.")
-    config = model.config
-    keep = {"text_encoder": config["text_encoder"] if modality == "text" else None,
-            "image_encoder": config["image_encoder"] if modality == "image" else None}  # fmt: skip
-    branch = EmotionFusionModel(**{**config, **keep, "fusion": "logits", "temperature": 1.0})
-    state = branch.state_dict()
-    state.update(branch_state(model, modality))
-    branch.load_state_dict(state, strict=True)
-    return save_model_folder(branch.eval(), tokenizer, out)
-
-
 @torch.no_grad()
 def branch_state(model: EmotionFusionModel, modality: str) -> dict[str, torch.Tensor]:
     """One branch's tensors, its head divided by the model's temperature (what its predictor served)."""

@@ -157,8 +157,6 @@ def load_sources(
             raw = kind.read(spec, ReadContext(report.notes, unreviewed_flags))
         except SourceError as err:
             raise DataError(str(err)) from None
-        if spec.targets == "labels":  # the plain label, not the distribution the source also has
-            raw = {split: [{k: v for k, v in row.items() if k != "target"} for row in r] for split, r in raw.items()}
         rows = {split: normalise_rows(r, spec.ref if split == "all" else f"{spec.ref}[{split}]", report)
                 for split, r in raw.items()}  # fmt: skip
         mask = source_label_mask(spec, rows)

@@ -1,7 +1,8 @@
-"""Writing model folders and publishing them: the only place a model folder's files are written or pushed.
+"""Publishing a trained model folder (`--push-to-hub`): checked, serving files only, one commit, retried.
 
-A folder is `config.json` (the model's config, preprocessing included), `model.safetensors` and the
-tokenizer; the training report adds metrics and the card (`train.report`).
+A folder is written by `fusion.save.save_model_folder` (also behind `EmotionFusionModel.save_pretrained`;
+re-exported here for the trainer): `config.json` (the model's config, preprocessing included),
+`model.safetensors` and the tokenizer; the training report adds metrics and the card (`train.report`).
 """
 
 from __future__ import annotations
@@ -9,52 +10,11 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
 
-import torch
+from fusion.hub import NESTED, SERVE_PATTERNS, check_model_folder, explain_hub_errors
+from fusion.save import save_model_folder
 
-from fusion.hub import CONFIG_FILE, NESTED, SERVE_PATTERNS, WEIGHTS_FILE, check_model_folder, explain_hub_errors
-from fusion.model import LEFT_OUT, EmotionFusionModel
-
-TOWERS = ("text.", "image.")
-
-
-def save_model_folder(
-    model: EmotionFusionModel, tokenizer: Any, folder: str | Path, half: bool = False, leave_out_base: bool = False
-) -> Path:
-    """Write config, safetensors weights and tokenizer into `folder` (created if missing).
-
-    `half` stores the encoder towers in fp16 (heads and norms stay fp32: they are small, and the
-    served probabilities stay what they were to ~1e-6). `leave_out_base` leaves out text-encoder
-    tensors equal to those of the encoder's registered base (the packaged word embeddings when they
-    were frozen): `load_weights` takes them from there again.
-    """
-    from safetensors.torch import save_file
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    left_out = unchanged_base_tensors(model, state) if leave_out_base else []
-    for key in left_out:
-        del state[key]
-    if half:
-        state = {k: v.half() if v.is_floating_point() and k.startswith(TOWERS) else v for k, v in state.items()}
-    save_file(state, str(folder / WEIGHTS_FILE), {"format": "pt", LEFT_OUT: json.dumps(left_out)})
-    (folder / CONFIG_FILE).write_text(json.dumps(model.config, indent=2, sort_keys=True) + "\n")
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
-def unchanged_base_tensors(model: EmotionFusionModel, state: dict[str, torch.Tensor]) -> list[str]:
-    """Text-encoder keys whose tensors equal the registered base encoder's (nothing without a base)."""
-    from fusion.encoders import base_text_weights
-
-    if model.text is None or not model.text.base:
-        return []
-    prefix = "text.model."
-    keys = [k for k in state if k.startswith(prefix) and state[k].is_floating_point()]
-    base = base_text_weights(model.text.base, [k[len(prefix) :] for k in keys if "embeddings" in k])
-    return [prefix + k for k, v in base.items() if torch.equal(v, state[prefix + k].float())]
+__all__ = ["push_model_folder", "save_model_folder"]
 
 
 def push_model_folder(

@@ -35,20 +35,18 @@ class SourceError(ValueError):
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """One `--data` value: `REF[#weight=W][#labels=a,b,c][#multi=spread][#targets=labels]`.
+    """One `--data` value: `REF[#weight=W][#labels=a,b,c][#multi=spread]`.
 
     `weight` scales the loss of this source's rows (noisy corpora count less); `labels` declares the
     labels the source's annotators could give (default: all; "auto": those its rows have); `multi=spread`
     keeps GoEmotions training comments that span several emotions as an even distribution over them (default:
-    left out; a validation or test split keeps single-label comments only, so each scored row has one answer);
-    `targets=labels` trains on the plain label where a source has more (FER+'s majority instead of its votes).
+    left out; a validation or test split keeps single-label comments only, so each scored row has one answer).
     """
 
     ref: str
     weight: float = 1.0
     labels: tuple[str, ...] | str = "all"
     multi: str = "drop"
-    targets: str = "given"
 
     @classmethod
     def parse(cls, text: str) -> SourceSpec:
@@ -69,8 +67,6 @@ class SourceSpec:
                     raise SourceError(f"{err} (in {text!r})") from None
             elif key == "multi" and value in ("drop", "spread"):
                 values["multi"] = value
-            elif key == "targets" and value in ("given", "labels"):
-                values["targets"] = value
             else:
                 raise SourceError(
                     f"Unknown option {option!r} in {text!r}; use #weight=W, #labels=a,b or #multi=spread."

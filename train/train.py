@@ -22,10 +22,9 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from tqdm.auto import tqdm
 
-from fusion.encoders import NO_ENCODER, text_spec
 from fusion.hub import load_model_folder, resolve_model_source
 from fusion.model import EmotionFusionModel, create_model
-from fusion.preprocess import Preprocessor, load_tokenizer
+from fusion.preprocess import Preprocessor
 from train.checkpoints import Progress, checkpoint, load_best, resume, save_weights
 from train.config import RunArgs, TrainConfig, parse_args
 from train.data import DataError, load_sources, split_dataset
@@ -66,9 +65,7 @@ def new_model(config: TrainConfig) -> tuple[EmotionFusionModel, Any]:
         modality_dropout=config.modality_dropout,
         preprocess={"image_size": config.image_size} if config.image_size else None,
     )
-    # A text-free model still needs a tokenizer in its folder: every folder loads the same way.
-    source = config.text_encoder if config.text_encoder != NO_ENCODER else "minilm-l6"
-    return model, load_tokenizer(text_spec(source).resolve_tokenizer())
+    return model, model.tokenizer  # create_model gives every model one (a text-free one the packaged MiniLM's)
 
 
 def param_groups(model: EmotionFusionModel, config: TrainConfig) -> list[dict[str, Any]]:

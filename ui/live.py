@@ -51,7 +51,7 @@ def build_live_tab(batcher: MicroBatcher) -> None:
         note = " ".join(n for n in (result.note if result.note and not result.doubt else None,
                                     f"Not sure: {doubt[len('not sure: '):]}." if doubt else None) if n)  # fmt: skip
         details = {"frame": result.probabilities, "shown": shown, "frames_averaged": len(history) if steady_view else 1,
-                   "doubt": doubt}  # fmt: skip
+                   "doubt": doubt, "detector": result.detector}  # fmt: skip
         return shown, note, details, history
 
     with gr.Tab("Live", id="live"):

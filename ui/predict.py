@@ -147,15 +147,24 @@ def build_predict_tab(
                 corrected = gr.Dropdown(choices=list(EMOTIONS), label="Correct emotion", value=None)
                 flag_button = gr.Button("Flag")
             flag_status = gr.Markdown()
-        gr.Examples(
-            examples=examples,
-            inputs=[image, text],
-            outputs=[label, details],  # Gradio cannot cache an empty image output (text-only rows)
-            fn=lambda image, text: predict(image, text)[:2],
-            cache_examples=True,
-            cache_mode="lazy",
-            api_visibility="private",
-        )
+        # Photo rows are cached (a face costs a detection and a CNN); text-only rows have no image to cache with
+        # (Gradio warns on every start), and a text alone answers in milliseconds: they run when clicked.
+        for title, rows, cached in (
+            ("Examples: a photo", [r for r in examples if r[0] is not None], True),
+            ("Examples: a text alone", [r for r in examples if r[0] is None], False),
+        ):
+            if rows:
+                gr.Examples(
+                    examples=rows,
+                    inputs=[image, text],
+                    label=title,
+                    outputs=[label, details],
+                    fn=lambda image, text: predict(image, text)[:2],
+                    cache_examples=cached,
+                    cache_mode="lazy" if cached else None,
+                    run_on_click=True,
+                    api_visibility="private",
+                )
 
     inputs = [image, text, face]
     face_number.change(lambda number: number, face_number, face, queue=False, api_visibility="private")
