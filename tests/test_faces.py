@@ -99,3 +99,57 @@ def test_haar_stays_where_yunet_is_missing(monkeypatch):
     with pytest.raises(ValueError, match="Unknown face detector"):
         faces.detect_faces(group, "dlib")
     assert np.asarray(group).shape[2] == 3
+
+
+def _bgr(image: Image.Image) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
+
+
+@needs_yunet
+def test_yunet_reads_the_faces_the_wheel_reports():
+    """`fusion.yunet` calls the wheel's library itself: every face, score, box and landmark as yuface's binding
+    gives them (a group of three, the example photo, a picture without a face)."""
+    from yuface.yuface import detect as binding
+
+    from fusion import yunet
+
+    group, _ = group_photo()
+    blank = Image.new("RGB", (300, 200), (90, 140, 60))
+    counts = []
+    for image in (group, Image.open(ASTRONAUT), blank):
+        ours, theirs = yunet.detect(_bgr(image)), np.asarray(binding(_bgr(image)))
+        assert ours.dtype == np.int16 and np.array_equal(ours, theirs[:, :15])
+        counts.append(int((ours[:, 0] > 60).sum()))
+    assert counts == [3, 1, 0]
+    with pytest.raises(ValueError, match="HxWx3 uint8"):
+        yunet.detect(np.zeros((10, 10), np.uint8))
+
+
+@needs_yunet
+def test_yunet_keeps_no_memory_per_photo():
+    """yuface.detect leaves a 36 KB buffer behind on every call (a server's memory grew with each photo); the
+    live heap (glibc's count of bytes in use) must stay where it was over 300 detections."""
+    import ctypes
+    import gc
+
+    from fusion import yunet
+
+    libc = ctypes.CDLL(None)
+    if not hasattr(libc, "mallinfo2"):
+        pytest.skip("needs glibc's mallinfo2 (glibc 2.33+)")
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                          "fsmblks", "uordblks", "fordblks", "keepcost")]  # fmt: skip
+
+    libc.mallinfo2.restype = MallInfo2
+    photo = _bgr(Image.open(ASTRONAUT))
+    for _ in range(10):
+        yunet.detect(photo)
+    gc.collect()
+    before = libc.mallinfo2().uordblks
+    for _ in range(300):
+        yunet.detect(photo)
+    gc.collect()
+    grown_kb = (libc.mallinfo2().uordblks - before) / 1024
+    assert grown_kb < 300 * 36 / 10, f"{grown_kb:.0f} KB more in use after 300 detections"
