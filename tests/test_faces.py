@@ -153,3 +153,17 @@ def test_yunet_keeps_no_memory_per_photo():
     gc.collect()
     grown_kb = (libc.mallinfo2().uordblks - before) / 1024
     assert grown_kb < 300 * 36 / 10, f"{grown_kb:.0f} KB more in use after 300 detections"
+
+
+@needs_yunet
+def test_yunet_works_in_a_forked_worker():
+    """A data-loading worker is forked from a process that may have found faces already (and started the
+    detection thread, which the child does not inherit): the child starts its own."""
+    import multiprocessing
+
+    from fusion import yunet
+
+    photo = _bgr(Image.open(ASTRONAUT))
+    expected = yunet.detect(photo)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert np.array_equal(pool.apply_async(yunet.detect, (photo,)).get(timeout=60), expected)
