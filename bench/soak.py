@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import random
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -82,17 +84,34 @@ def proc_memory_mb(pid: int) -> dict[str, float]:
 
 
 def growth(samples: list[dict[str, float]], key: str = "rss_mb") -> dict[str, float]:
-    """Over the second half of the run: the least-squares slope (MB/min) and the rise (last - first)."""
+    """Over the second half of the run: the least-squares slope (MB/min), the growth it fits over that half,
+    and the mean of its last minute minus the mean of its first (single samples swing with what is in flight)."""
     end = samples[-1]["minute"]
     half = [s for s in samples if s["minute"] >= end / 2]
     minutes, values = [s["minute"] for s in half], [s[key] for s in half]
     slope = statistics.linear_regression(minutes, values).slope if len(half) >= 2 else float("nan")
-    return {"from_minute": half[0]["minute"], "slope_mb_per_min": slope, "rise_mb": values[-1] - values[0]}
+    first = [v for m, v in zip(minutes, values) if m < minutes[0] + 1]
+    last = [v for m, v in zip(minutes, values) if m > minutes[-1] - 1]
+    return {"from_minute": minutes[0], "to_minute": minutes[-1], "slope_mb_per_min": slope,
+            "fitted_growth_mb": slope * (minutes[-1] - minutes[0]),
+            "minute_means_growth_mb": statistics.fmean(last) - statistics.fmean(first)}  # fmt: skip
 
 
-def one_request(client: Client, rng: random.Random, inputs: dict[str, Any]) -> dict[str, Any]:
-    """Send one request of the mix; return its kind, latency and outcome (answered, clear or other)."""
-    kind = rng.choices(list(MIX), weights=list(MIX.values()))[0]
+def by_minute(samples: list[dict[str, float]]) -> list[dict[str, float]]:
+    """One row per minute of the run: requests answered by its end, mean / lowest / highest RSS, mean anonymous."""
+    rows = []
+    for minute in range(math.ceil(samples[-1]["minute"] - 0.05)):  # the final sample comes a moment after the end
+        mine = [s for s in samples if minute <= s["minute"] < minute + 1] or [samples[-1]]
+        rss = [s["rss_mb"] for s in mine]
+        rows.append({"minute": f"{minute}-{minute + 1}", "requests": mine[-1]["requests"],
+                     "rss_mb": statistics.fmean(rss), "lowest": min(rss), "highest": max(rss),
+                     "anon_mb": statistics.fmean(s["anon_mb"] for s in mine)})  # fmt: skip
+    return rows
+
+
+def one_request(client: Client, rng: random.Random, inputs: dict[str, Any], kind: str | None = None) -> dict[str, Any]:
+    """Send one request of the mix (or of `kind`); return its kind, latency and outcome (answered, clear or other)."""
+    kind = kind or rng.choices(list(MIX), weights=list(MIX.values()))[0]
     image, text, expected = None, None, None
     if kind in ("face+text", "face"):
         image = rng.choice(inputs["faces"])
@@ -113,13 +132,15 @@ def one_request(client: Client, rng: random.Random, inputs: dict[str, Any]) -> d
     return {"kind": kind, "latency_s": time.perf_counter() - start, "outcome": outcome, "error": error}
 
 
-def run_load(url: str, pid: int, minutes: float, callers: int, sample_every: float, seed: int = 0) -> dict[str, Any]:
-    """Drive the server at `url` for `minutes`, sampling process `pid`'s memory; the raw results."""
+def run_load(
+    url: str, sample: Callable[[], dict[str, float]], minutes: float, callers: int, sample_every: float, seed: int = 0
+) -> dict[str, Any]:
+    """Drive the server at `url` for `minutes`, calling `sample()` (the server's memory) every `sample_every` s."""
     inputs = soak_inputs(Path(tempfile.mkdtemp(prefix="soak-")))
     clients = [Client(url, verbose=False) for _ in range(callers)]
-    for client in clients:  # warm-up: every kind once per caller, not counted
-        for kind_seed in range(4):
-            one_request(client, random.Random(kind_seed), inputs)
+    for client in clients:  # warm-up, not counted: each kind once per caller
+        for kind in MIX:
+            one_request(client, random.Random(seed), inputs, kind)
     records: list[dict[str, Any]] = []
     start = time.monotonic()
     stop = start + minutes * 60
@@ -134,13 +155,13 @@ def run_load(url: str, pid: int, minutes: float, callers: int, sample_every: flo
         futures = [pool.submit(caller, i) for i in range(callers)]
         while True:
             now = time.monotonic()
-            samples.append({"minute": (now - start) / 60, "requests": len(records), **proc_memory_mb(pid)})
+            samples.append({"minute": (now - start) / 60, "requests": len(records), **sample()})
             if now >= stop:
                 break
             time.sleep(min(sample_every, max(0.0, stop - now)))
         for future in futures:
             future.result()
-    samples.append({"minute": (time.monotonic() - start) / 60, "requests": len(records), **proc_memory_mb(pid)})
+    samples.append({"minute": (time.monotonic() - start) / 60, "requests": len(records), **sample()})
     return {"samples": samples, "records": records}
 
 
@@ -169,14 +190,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     env = dict(item.split("=", 1) for item in args.env)
     with Server(env=env, log=args.log) as server:
         started = proc_memory_mb(server.process.pid)
-        result = run_load(server.url, server.process.pid, args.minutes, args.callers, args.sample_every, args.seed)
+        pid = server.process.pid
+        result = run_load(
+            server.url, lambda: proc_memory_mb(pid), args.minutes, args.callers, args.sample_every, args.seed
+        )
     samples, rows = result["samples"], summarise(result["records"])
     print(f"Server memory after start-up: RSS {started['rss_mb']:.0f} MB (anonymous {started['anon_mb']:.0f} MB)")
-    print_table(samples, ["minute", "requests", "rss_mb", "anon_mb"])
+    print_table(by_minute(samples), ["minute", "requests", "rss_mb", "lowest", "highest", "anon_mb"])
     print_table(rows, ["kind", "requests", "answered", "clear", "other", "p50_s", "p95_s"])
     rise = growth(samples)
-    print(f"Second half (from minute {rise['from_minute']:.1f}): RSS slope {rise['slope_mb_per_min']:.1f} MB/min, "
-          f"rise {rise['rise_mb']:.0f} MB")  # fmt: skip
+    print(f"RSS over the second half (minutes {rise['from_minute']:.1f}-{rise['to_minute']:.1f}): "
+          f"slope {rise['slope_mb_per_min']:.2f} MB/min, fitted growth {rise['fitted_growth_mb']:.0f} MB, "
+          f"last minute's mean - first minute's {rise['minute_means_growth_mb']:.0f} MB")  # fmt: skip
     others = sorted({r["error"] for r in result["records"] if r["outcome"] == "other"})
     for error in others[:10]:
         print(f"other error: {error}")

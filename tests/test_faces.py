@@ -129,29 +129,22 @@ def test_yunet_reads_the_faces_the_wheel_reports():
 def test_yunet_keeps_no_memory_per_photo():
     """yuface.detect leaves a 36 KB buffer behind on every call (a server's memory grew with each photo); the
     live heap (glibc's count of bytes in use) must stay where it was over 300 detections."""
-    import ctypes
     import gc
 
+    from bench.common import heap_in_use_mb
     from fusion import yunet
 
-    libc = ctypes.CDLL(None)
-    if not hasattr(libc, "mallinfo2"):
+    if heap_in_use_mb() is None:
         pytest.skip("needs glibc's mallinfo2 (glibc 2.33+)")
-
-    class MallInfo2(ctypes.Structure):
-        _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                          "fsmblks", "uordblks", "fordblks", "keepcost")]  # fmt: skip
-
-    libc.mallinfo2.restype = MallInfo2
     photo = _bgr(Image.open(ASTRONAUT))
     for _ in range(10):
         yunet.detect(photo)
     gc.collect()
-    before = libc.mallinfo2().uordblks
+    before = heap_in_use_mb()
     for _ in range(300):
         yunet.detect(photo)
     gc.collect()
-    grown_kb = (libc.mallinfo2().uordblks - before) / 1024
+    grown_kb = (heap_in_use_mb() - before) * 1024
     assert grown_kb < 300 * 36 / 10, f"{grown_kb:.0f} KB more in use after 300 detections"
 
 
