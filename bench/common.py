@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import platform
 import statistics
@@ -15,7 +16,16 @@ import torch
 from train import report
 from train.report import print_table
 
-__all__ = ["SHORT_TEXTS", "environment", "print_table", "time_calls", "time_interleaved", "write_json"]
+__all__ = [
+    "SHORT_TEXTS",
+    "environment",
+    "heap_in_use_mb",
+    "print_table",
+    "time_calls",
+    "time_interleaved",
+    "write_json",
+]
+
 
 SHORT_TEXTS = [
     "I can't believe they cancelled the show tonight.",
@@ -60,6 +70,22 @@ def time_interleaved(fns: dict[Any, Callable[[int], Any]], repeats: int, warmup:
             fn(i)
             times[name].append((time.perf_counter() - start) * 1000)
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                      "fsmblks", "uordblks", "fordblks", "keepcost")]  # fmt: skip
+
+
+def heap_in_use_mb() -> float | None:
+    """MB this process holds from malloc right now (glibc's count, mallinfo2: arenas and mmapped blocks), whatever
+    allocated it: C libraries included, which tracemalloc does not see. None without glibc 2.33+."""
+    libc = ctypes.CDLL(None)
+    if not hasattr(libc, "mallinfo2"):
+        return None
+    libc.mallinfo2.restype = _MallInfo2
+    info = libc.mallinfo2()
+    return (info.uordblks + info.hblkhd) / 2**20
 
 
 def environment() -> dict[str, Any]:

@@ -25,14 +25,16 @@ SIDE = 144  # the crop enlarged 3x
 
 def framing(image: Image.Image) -> list[float] | None:
     """[box centre x, centre y, width, height, eye-line y, mouth y] in crop sides from the crop's corner, or None."""
-    import yuface
+    from fusion import yunet
 
     crop = image.convert("RGB").resize((SIDE, SIDE), Image.BICUBIC)
     fill = tuple(int(v) for v in np.asarray(crop).reshape(-1, 3).mean(0))
     canvas = Image.new("RGB", (2 * SIDE, 2 * SIDE), fill)
     canvas.paste(crop, (SIDE // 2, SIDE // 2))
-    scores, boxes, landmarks = yuface.detect(np.ascontiguousarray(np.asarray(canvas)[:, :, ::-1]), conf=0.5)
-    if not len(scores):
+    rows = yunet.detect(np.asarray(canvas)[:, :, ::-1])
+    rows = rows[rows[:, 0] > 50]  # yuface.detect(conf=0.5)
+    boxes, landmarks = rows[:, 1:5], rows[:, 5:15]
+    if not len(rows):
         return None
     i = int(np.argmax([w * h for _, _, w, h in boxes]))
     x, y, w, h = (float(v) for v in boxes[i])

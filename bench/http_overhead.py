@@ -51,17 +51,21 @@ def cpu_seconds(pid: int) -> float:
 
 
 class Server:
-    """`python app.py` on a free loopback port, stopped on exit."""
+    """`python app.py` on a free loopback port, stopped on exit; `env` adds to this process's environment,
+    `log` receives the app's output (discarded without it)."""
 
-    def __init__(self, *args: str):
+    def __init__(self, *args: str, env: dict[str, str] | None = None, log: Path | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "GRADIO_SERVER_NAME": "127.0.0.1"}
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "GRADIO_SERVER_NAME": "127.0.0.1", **(env or {})}
         self.flags = tempfile.mkdtemp()
         command = [sys.executable, "app.py", "--port", str(self.port), "--flag-dir", self.flags, *args]
+        output = open(log, "wb") if log else None  # the child keeps its own copy of the handle
         self.process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            command, cwd=ROOT, env=env, stdout=output or subprocess.DEVNULL, stderr=subprocess.STDOUT
         )
+        if output:
+            output.close()
 
     def __enter__(self) -> Server:
         deadline = time.monotonic() + 180
@@ -74,6 +78,7 @@ class Server:
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
+        self.__exit__()  # not left running behind the error
         raise TimeoutError("app.py did not start within 180 s")
 
     def __exit__(self, *exc) -> None:

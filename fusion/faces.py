@@ -1,8 +1,8 @@
 """Face detection: every face as an upright square crop, largest first (or the centre when there is none).
 
 Two detectors, named by the model's preprocessing (`PreprocessCfg.detector`):
-- "yunet": YuNet (libfacedetection through the `yuface` wheel, BSD-3): boxes and 5 landmarks, robust to
-  pose, small and partly hidden faces. The crop is framed like a FER2013 face: YuNet's box on FER2013's
+- "yunet": YuNet (libfacedetection from the `yuface` wheel, BSD-3, called by `fusion.yunet`): boxes and 5
+  landmarks, robust to pose, small and partly hidden faces. The crop is framed like a FER2013 face: YuNet's box on FER2013's
   own crops is measured to be the crop itself (height 1.0x, centre on centre; `bench/face_framing.py`), so
   a square of the box's height around its centre, plus the margin, is what the network was trained on.
   With `align`, the crop is turned so the eyes are level.
@@ -139,13 +139,12 @@ def _yunet(image: Image.Image) -> list[Detection]:
 
 def _yunet_pass(picture: Image.Image, scale: float, dx: float, dy: float) -> list[Detection]:
     """YuNet on `picture`, boxes mapped back to the original image (picture = original * scale, shifted by dx, dy)."""
-    import yuface
+    from fusion import yunet
 
-    bgr = np.ascontiguousarray(np.asarray(picture.convert("RGB"))[:, :, ::-1])
-    scores, boxes, landmarks = yuface.detect(bgr, conf=YUNET_MIN_SCORE / 100)
+    rows = yunet.detect(np.asarray(picture.convert("RGB"))[:, :, ::-1])
     found = []
-    for score, (x, y, w, h), points in zip(scores, boxes, landmarks, strict=True):
-        if score < YUNET_MIN_SCORE:
+    for score, x, y, w, h, *points in rows.tolist():
+        if score <= YUNET_MIN_SCORE:  # above it, as yuface.detect(conf=...) kept them
             continue
         eyes = ((np.asarray(points[:4], dtype=float).reshape(2, 2) - (dx, dy)) / scale).tolist()
         found.append(Detection((x + w / 2 - dx) / scale, (y + h / 2 - dy) / scale, h / scale * YUNET_SIDE,

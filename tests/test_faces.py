@@ -147,3 +147,64 @@ def test_answers_name_haar_and_the_footer_says_so_where_the_wheel_is_missing():
     assert out["answer"]["face_found"] is True  # the astronaut's frontal face: Haar finds it too
     assert "Haar cascade" in out["footer"] and "`yuface` wheel is not installed" in out["footer"]
     assert "yuface wheel is not installed" in done.stderr  # and the log says so once
+
+
+def _bgr(image: Image.Image) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
+
+
+@needs_yunet
+def test_yunet_reads_the_faces_the_wheel_reports():
+    """`fusion.yunet` calls the wheel's library itself: every face, score, box and landmark as yuface's binding
+    gives them (a group of three, the example photo, a picture without a face)."""
+    from yuface.yuface import detect as binding
+
+    from fusion import yunet
+
+    group, _ = group_photo()
+    blank = Image.new("RGB", (300, 200), (90, 140, 60))
+    counts = []
+    for image in (group, Image.open(ASTRONAUT), blank):
+        ours, theirs = yunet.detect(_bgr(image)), np.asarray(binding(_bgr(image)))
+        assert ours.dtype == np.int16 and np.array_equal(ours, theirs[:, :15])
+        counts.append(int((ours[:, 0] > 60).sum()))
+    assert counts == [3, 1, 0]
+    with pytest.raises(ValueError, match="HxWx3 uint8"):
+        yunet.detect(np.zeros((10, 10), np.uint8))
+
+
+@needs_yunet
+def test_yunet_keeps_no_memory_per_photo():
+    """yuface.detect leaves a 36 KB buffer behind on every call (a server's memory grew with each photo); the
+    live heap (glibc's count of bytes in use) must stay where it was over 300 detections."""
+    import gc
+
+    from bench.common import heap_in_use_mb
+    from fusion import yunet
+
+    if heap_in_use_mb() is None:
+        pytest.skip("needs glibc's mallinfo2 (glibc 2.33+)")
+    photo = _bgr(Image.open(ASTRONAUT))
+    for _ in range(10):
+        yunet.detect(photo)
+    gc.collect()
+    before = heap_in_use_mb()
+    for _ in range(300):
+        yunet.detect(photo)
+    gc.collect()
+    grown_kb = (heap_in_use_mb() - before) * 1024
+    assert grown_kb < 300 * 36 / 10, f"{grown_kb:.0f} KB more in use after 300 detections"
+
+
+@needs_yunet
+def test_yunet_works_in_a_forked_worker():
+    """A data-loading worker is forked from a process that may have found faces already (and started the
+    detection thread, which the child does not inherit): the child starts its own."""
+    import multiprocessing
+
+    from fusion import yunet
+
+    photo = _bgr(Image.open(ASTRONAUT))
+    expected = yunet.detect(photo)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert np.array_equal(pool.apply_async(yunet.detect, (photo,)).get(timeout=60), expected)
