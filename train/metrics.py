@@ -17,7 +17,8 @@ def confusion_matrix(labels: torch.Tensor, preds: torch.Tensor, num_labels: int)
 def classification_metrics(
     logits: torch.Tensor, labels: torch.Tensor, names: list[str], classes: list[str] | None = None
 ) -> dict[str, Any]:
-    """Accuracy, macro-F1 and per-class scores of the argmax over all labels.
+    """Accuracy, macro-F1, mean per-class recall (over the classes with rows) and per-class scores of the argmax over
+    all labels.
 
     Macro-F1 averages over `classes` (a corpus's own labels: a label it never uses has no F1 of its own,
     though predicting it still costs the other classes' recall), else over the classes present in the
@@ -37,6 +38,7 @@ def classification_metrics(
         "n": int(labels.numel()),
         "accuracy": float((preds == labels).double().mean()) if labels.numel() else 0.0,
         "macro_f1": float(f1[active].mean()) if active.any() else 0.0,
+        "mean_recall": float(recall[active & (cm.sum(1) > 0)].mean()) if (active & (cm.sum(1) > 0)).any() else 0.0,
         "weighted_f1": float((f1 * cm.sum(1)).sum() / cm.sum().clamp(min=1)),
         "per_class": {
             name: {
