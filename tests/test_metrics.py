@@ -35,3 +35,12 @@ def test_temperature_scaling_reduces_overconfidence():
     assert expected_calibration_error(overconfident, labels, temperature) < expected_calibration_error(
         overconfident, labels
     )
+
+
+def test_mean_recall_averages_the_classes_that_have_rows():
+    labels = torch.tensor([0, 0, 0, 0, 1])
+    preds = torch.tensor([0, 0, 0, 0, 0])
+    result = classification_metrics(torch.nn.functional.one_hot(preds, 3).float(), labels, NAMES)
+    assert result["accuracy"] == 0.8 and result["mean_recall"] == 0.5  # class "c" has no rows: no recall of its own
+    own = classification_metrics(torch.nn.functional.one_hot(preds, 3).float(), labels, NAMES, ["a"])
+    assert own["mean_recall"] == 1.0

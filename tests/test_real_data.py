@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
@@ -139,6 +140,23 @@ def test_text_corpora_keep_their_splits_and_declared_labels():
         "sad",
         "surprise",
     }
+
+
+@pytest.mark.skipif(not (SHARED / "text" / "enisear").is_dir(), reason="../shared/data/text (second batch) is not here")
+def test_every_text_corpus_declares_the_labels_its_annotators_gave():
+    """The labels the text recipe and the scoring give each corpus (`CORPUS_LABELS`) are those its rows use."""
+    from collections import Counter
+
+    from train.scoring import CORPUS_LABELS
+
+    for name, labels in CORPUS_LABELS.items():
+        used = Counter()
+        for split in ("train", "dev"):
+            with (SHARED / "text" / name / f"{split}.csv").open(newline="", encoding="utf-8") as handle:
+                used.update(row["label"] for row in csv.DictReader(handle))
+        assert set(used) == set(labels), name
+    sizes = {name: len(load_sources([str(SHARED / "text" / name)])[0]["train"]) for name in ("enisear", "dailydialog")}
+    assert sizes == {"enisear": 569, "dailydialog": 19758}  # ../shared/data/text/README.md
 
 
 def _slice(source: Path, out: Path, rows: int) -> Path:

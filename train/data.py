@@ -145,9 +145,10 @@ def source_label_mask(spec: SourceSpec, parts: dict[str, list[dict]]) -> list[bo
 
 
 def load_sources(
-    specs: list[str], skip_bad: bool = False, unreviewed_flags: bool = False
+    specs: list[str], skip_bad: bool = False, unreviewed_flags: bool = False, cache_dir: Path | None = None
 ) -> tuple[dict[str, Dataset], DataReport]:
-    """Every source, normalised and concatenated per split ('all' for sources without splits)."""
+    """Every source, normalised and concatenated per split ('all' for sources without splits). A source with a
+    `#teacher` has its train split's targets mixed with the teacher's (`train.distill`, cached in `cache_dir`)."""
     report = DataReport()
     parts: dict[str, list[Dataset]] = {}
     for text in specs:
@@ -161,6 +162,10 @@ def load_sources(
                 for split, r in raw.items()}  # fmt: skip
         mask = source_label_mask(spec, rows)
         report.labels[spec.ref] = [name for name, used in zip(EMOTIONS, mask, strict=True) if used]
+        if spec.teacher:
+            rows["train"] = _distilled(rows, spec, mask, cache_dir)
+            report.notes.append(f"{spec.ref}: training targets {1 - spec.distill:g} own + {spec.distill:g} teacher "
+                                f"{spec.teacher} (temperature {spec.distill_temperature:g})")  # fmt: skip
         for split, split_rows in rows.items():
             for row in split_rows:
                 own = [m or t > 0 for m, t in zip(mask, row["target"], strict=True)]
@@ -171,6 +176,18 @@ def load_sources(
             raise DataError(report.summary())
         logger.warning("Dropped %d bad row(s) (--skip-bad); first: %s", len(report.bad), report.bad[0])
     return {split: concatenate_datasets(dsets) for split, dsets in parts.items()}, report
+
+
+def _distilled(rows: dict[str, list[dict]], spec: SourceSpec, mask: list[bool], cache_dir: Path | None) -> list[dict]:
+    from train.distill import with_teacher
+
+    if "train" not in rows:
+        raise DataError(f"{spec.ref} has no train split of its own; #teacher labels a source's train split only "
+                        "(its validation rows keep their own labels).")  # fmt: skip
+    try:
+        return with_teacher(rows["train"], spec, mask, cache_dir)
+    except (SourceError, OSError) as err:
+        raise DataError(f"{spec.ref}#teacher={spec.teacher}: {err}") from None
 
 
 def split_dataset(

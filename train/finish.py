@@ -9,6 +9,7 @@ scores per source, and the model folder with metrics.json, the confusion PNG and
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,7 @@ def calibrate(
         shift = (-tau * torch.log(prior.clamp(min=1e-12))).float()
         model.shift_logits(shift)
         collected.logits = collected.logits + shift
-        facts["logit_adjustment"] = {"tau": tau, **report}
+        facts["logit_adjustment"] = {"tau": tau, **report, "prior": dict(zip(model.labels, prior.tolist()))}
     model.set_temperature(collected.fit_temperature())
     return collected, facts
 
@@ -101,15 +102,48 @@ def adjustment_score(collected: Collected, names, ids: dict[str, int], source_la
 
 
 def training_prior(train, config: TrainConfig) -> torch.Tensor:
-    """The label distribution training saw: each source's mean target weighted by its share of an epoch."""
+    """The label distribution training saw, for logit adjustment: the distribution that best explains the training
+    targets when each row could only give the labels in its mask (the same masked softmax as the loss), each row
+    weighted by its source's loss weight and its source's share of an epoch. A corpus without "neutral" thus tells
+    how its other labels compare with each other, never that neutral is rare (counting its rows as if it could give
+    neutral would make neutral look rarer and the adjustment raise it)."""
     from collections import Counter
 
     from train.loader import source_shares
+    from train.sources import fixed_shares
 
     names = train["source"]
-    counts, shares = Counter(names), source_shares(names, config.source_temperature)
+    counts, shares = Counter(names), source_shares(names, config.source_temperature, fixed_shares(config.data))
     weight = torch.tensor([shares[n] / counts[n] for n in names], dtype=torch.float64)
-    prior = (torch.tensor(train["target"], dtype=torch.float64) * weight[:, None]).sum(0)
+    weight = weight * torch.tensor(train["weight"], dtype=torch.float64)
+    return masked_prior(torch.tensor(train["target"], dtype=torch.float64) * weight[:, None],
+                        torch.tensor(train["label_mask"], dtype=torch.bool))  # fmt: skip
+
+
+def masked_prior(mass: torch.Tensor, mask: torch.Tensor, steps: int = 2000) -> torch.Tensor:
+    """argmax_p sum_rows mass_row . log(p / p[mask_row].sum()): the maximum-likelihood prior when each row's
+    (weighted) target mass was drawn from p restricted to the row's labels, by its fixed-point (minorise-maximise)
+    iteration p_k = mass_k / sum_rows total_row [k in mask_row] / p[mask_row].sum(). With every label in every
+    mask it is the mean target. A label with no mass counts as rare as the rarest seen (a zero prior would shift
+    its logit without bound)."""
+    groups: dict[tuple[bool, ...], torch.Tensor] = {}
+    for row_mass, row_mask in zip(mass, mask, strict=True):  # rows sharing a mask add up
+        key = tuple(row_mask.tolist())
+        groups[key] = groups.get(key, 0) + row_mass.double()
+    totals = torch.stack(list(groups.values()))
+    seen = totals.sum(0) > 0
+    masks = torch.tensor(list(groups), dtype=torch.float64)[:, seen]
+    counts, row_totals = totals[:, seen].sum(0), totals.sum(1)
+    fitted = counts / counts.sum()
+    for _ in range(steps):
+        updated = counts / (masks * (row_totals / (masks @ fitted))[:, None]).sum(0)
+        updated = updated / updated.sum()
+        done = torch.allclose(updated, fitted, rtol=0, atol=1e-15)
+        fitted = updated
+        if done:
+            break
+    prior = torch.full((len(seen),), float(fitted.min()), dtype=torch.float64)
+    prior[seen] = fitted
     return prior / prior.sum()
 
 
@@ -177,6 +211,9 @@ def _processes() -> int:
 
 
 def _base_models(config: TrainConfig) -> list[str]:
+    """Hub models the run started from; a local run folder it continues stands for the models that run started from."""
+    if config.init_from and (Path(config.init_from) / ARGS_FILE).is_file():
+        return json.loads((Path(config.init_from) / ARGS_FILE).read_text()).get("base_models", [])
     if config.init_from:
         return [config.init_from]
     return [config.text_encoder] if config.pretrained_text and "/" in config.text_encoder else []

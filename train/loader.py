@@ -88,27 +88,41 @@ class Collate:
         return batch
 
 
-def source_shares(sources: list[str], temperature: float) -> dict[str, float]:
-    """Each source's share of an epoch: proportional to its rows ** temperature (1: as in the data, 0.5: the
-    square root, which lifts small corpora without repeating them endlessly, 0: every source equal)."""
+def source_shares(sources: list[str], temperature: float, fixed: dict[str, float] | None = None) -> dict[str, float]:
+    """Each source's share of an epoch: `fixed` ones as given (`#share=S`), the rest of the epoch split among the
+    others in proportion to their rows ** temperature (1: as in the data, 0.5: the square root, which lifts small
+    corpora without repeating them endlessly, 0: every source equal). When every source is fixed, their shares
+    are taken relative to each other."""
     counts: dict[str, int] = {}
     for name in sources:
         counts[name] = counts.get(name, 0) + 1
-    mass = {name: n**temperature for name, n in counts.items()}
-    total = sum(mass.values())
-    return {name: m / total for name, m in mass.items()}
+    fixed = {name: share for name, share in (fixed or {}).items() if name in counts}
+    free = {name: n**temperature for name, n in counts.items() if name not in fixed}
+    left = 1 - sum(fixed.values())
+    if not free:
+        return {name: share / sum(fixed.values()) for name, share in fixed.items()}
+    if left <= 0:
+        raise DataError(f"The sources' #share values add up to {1 - left:g}, leaving nothing for {sorted(free)}.")
+    return {**fixed, **{name: left * m / sum(free.values()) for name, m in free.items()}}
 
 
 class SourceSampler(torch.utils.data.Sampler[int]):
     """An epoch of `rows` row indices drawn per source by `source_shares` (a source is gone through in a new
     random order before any of its rows repeats), then shuffled."""
 
-    def __init__(self, sources: list[str], temperature: float, rows: int, generator: torch.Generator):
+    def __init__(
+        self,
+        sources: list[str],
+        temperature: float,
+        rows: int,
+        generator: torch.Generator,
+        fixed: dict[str, float] | None = None,
+    ):
         self.generator, self.rows = generator, rows
         self.by_source: dict[str, list[int]] = {}
         for i, name in enumerate(sources):
             self.by_source.setdefault(name, []).append(i)
-        self.shares = source_shares(sources, temperature)
+        self.shares = source_shares(sources, temperature, fixed)
 
     def __len__(self) -> int:
         return sum(round(self.rows * share) for share in self.shares.values())
@@ -167,15 +181,17 @@ def make_loader(
     labels: list[str] | None = None,
     source_temperature: float = 1.0,
     epoch_rows: int = 0,
+    shares: dict[str, float] | None = None,
 ) -> DataLoader:
     """Batches of `ds` for a model whose labels are `labels` (default: the 7 emotions in the data's order).
 
-    When shuffling, `source_temperature` below 1 (or `epoch_rows`) draws each epoch by source (`SourceSampler`)."""
+    When shuffling, `source_temperature` other than 1, `epoch_rows` or fixed `shares` draw each epoch by source
+    (`SourceSampler`)."""
     generator = torch.Generator().manual_seed(seed)
     batching: dict[str, Any] = {"batch_size": batch_size, "shuffle": shuffle}
     base = None
-    if shuffle and (source_temperature != 1.0 or epoch_rows):
-        base = SourceSampler(ds["source"], source_temperature, epoch_rows or len(ds), generator)
+    if shuffle and (source_temperature != 1.0 or epoch_rows or shares):
+        base = SourceSampler(ds["source"], source_temperature, epoch_rows or len(ds), generator, shares)
         batching = {"batch_size": batch_size, "sampler": base}
     if shuffle and group_by_length:
         lengths = [len(t or "") for t in ds["text"]]

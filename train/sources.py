@@ -35,10 +35,14 @@ class SourceError(ValueError):
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """One `--data` value: `REF[#weight=W][#labels=a,b,c][#multi=spread]`.
+    """One `--data` value: `REF[#weight=W][#labels=a,b,c][#share=S][#teacher=FOLDER[#distill=A][#distill-temperature=T]]
+    [#multi=spread]`.
 
     `weight` scales the loss of this source's rows (noisy corpora count less); `labels` declares the
-    labels the source's annotators could give (default: all; "auto": those its rows have); `multi=spread`
+    labels the source's annotators could give (default: all; "auto": those its rows have); `share` fixes the
+    source's share of an epoch when sampling by source (`train.loader.source_shares`); `teacher` names a
+    finished model whose probabilities, softened by temperature T (default 2), make up share A (default 0.5)
+    of each training row's target (`train.distill`); `multi=spread`
     keeps GoEmotions training comments that span several emotions as an even distribution over them (default:
     left out; a validation or test split keeps single-label comments only, so each scored row has one answer).
     """
@@ -46,6 +50,10 @@ class SourceSpec:
     ref: str
     weight: float = 1.0
     labels: tuple[str, ...] | str = "all"
+    share: float | None = None
+    teacher: str | None = None
+    distill: float = 0.5
+    distill_temperature: float = 2.0
     multi: str = "drop"
 
     @classmethod
@@ -54,8 +62,12 @@ class SourceSpec:
         values: dict[str, Any] = {}
         for option in options:
             key, _, value = option.partition("=")
-            if key == "weight":
-                values["weight"] = _positive(value, text)
+            if key in ("weight", "distill-temperature"):
+                values[key.replace("-", "_")] = _positive(value, key, text)
+            elif key in ("share", "distill"):
+                values[key] = _fraction(value, key, text)
+            elif key == "teacher" and value.strip():
+                values["teacher"] = value.strip()
             elif key == "labels" and value in ("all", "auto"):
                 values["labels"] = value
             elif key == "labels":
@@ -69,8 +81,11 @@ class SourceSpec:
                 values["multi"] = value
             else:
                 raise SourceError(
-                    f"Unknown option {option!r} in {text!r}; use #weight=W, #labels=a,b or #multi=spread."
+                    f"Unknown option {option!r} in {text!r}; use #weight=W, #labels=a,b, #share=S, "
+                    "#teacher=FOLDER (#distill=A, #distill-temperature=T) or #multi=spread."
                 )
+        if "teacher" not in values and {"distill", "distill_temperature"} & set(values):
+            raise SourceError(f"#distill options in {text!r} need a #teacher=FOLDER to distil from.")
         return cls(ref.strip(), **values)
 
     @property
@@ -78,14 +93,29 @@ class SourceSpec:
         return Path(self.ref).expanduser()
 
 
-def _positive(value: str, spec: str) -> float:
+def _number(value: str) -> float:
     try:
-        weight = float(value)
+        return float(value)
     except ValueError:
-        weight = -1.0
-    if not weight > 0:
-        raise SourceError(f"The weight in {spec!r} must be a positive number.")
-    return weight
+        return float("nan")
+
+
+def _positive(value: str, key: str, spec: str) -> float:
+    if not _number(value) > 0:
+        raise SourceError(f"#{key} in {spec!r} must be a positive number, not {value!r}.")
+    return _number(value)
+
+
+def _fraction(value: str, key: str, spec: str) -> float:
+    if not 0 < _number(value) <= 1:
+        raise SourceError(f"#{key} in {spec!r} must be a number in (0, 1], not {value!r}.")
+    return _number(value)
+
+
+def fixed_shares(specs: list[str]) -> dict[str, float]:
+    """{source ref: its `#share`} for the `--data` values that fix their share of an epoch."""
+    parsed = [SourceSpec.parse(text) for text in specs]
+    return {spec.ref: spec.share for spec in parsed if spec.share is not None}
 
 
 @dataclass

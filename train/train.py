@@ -34,6 +34,7 @@ from train.finish import final_metrics, record_run, save_outputs
 from train.loader import label_order, make_loader
 from train.loss import class_weight_tensor, loss_fn, soft_cross_entropy
 from train.metrics import classification_metrics
+from train.sources import fixed_shares
 
 logger = logging.getLogger("train")
 
@@ -189,7 +190,8 @@ def train(config: TrainConfig, run: RunArgs) -> dict[str, Any]:
         record_run(out_dir, config, run, {"status": "started"})
 
     with accelerator.main_process_first():
-        by_split, report = load_sources(config.data, skip_bad=config.skip_bad, unreviewed_flags=config.unreviewed_flags)
+        by_split, report = load_sources(config.data, skip_bad=config.skip_bad, unreviewed_flags=config.unreviewed_flags,
+                                        cache_dir=out_dir / "teacher_targets")  # fmt: skip
         splits = split_dataset(by_split, config.seed, config.validation_share, config.test_share)
     model, tokenizer = build_model(config)
     splits = usable_rows(splits, model, accelerator)
@@ -223,6 +225,7 @@ def train(config: TrainConfig, run: RunArgs) -> dict[str, Any]:
         group_by_length=config.group_by_length,
         source_temperature=config.source_temperature,
         epoch_rows=config.epoch_rows,
+        shares=fixed_shares(config.data),
         **(reads | _read(config, "train" in cache)),
     )
     val_loader = make_loader(
