@@ -1,12 +1,15 @@
 """Logit adjustment on a finished multi-corpus run, with its class prior counted two ways, on the run's dev splits.
 
     PYTHONPATH=. python bench/logit_prior.py --run runs/text-candidate [--out runs/logit_prior.json]
+    PYTHONPATH=. python bench/logit_prior.py --run fusion/assets/default --branch text --applied-tau 0.5
 
 "every row": each label's share of the weighted target mass over all training rows, as if every corpus could
 give every label (the count used before); "label masks": `train.finish.training_prior`, where a corpus only
 speaks about the labels its annotators had. Both use the same row weights (source weight x epoch share). For
 each, tau is chosen on the run's dev rows as training chooses it (mean of the corpora's macro-F1), and each
-corpus's dev macro-F1 at that tau is printed; the run's own shift is taken off its logits first.
+corpus's dev macro-F1 at that tau is printed; the run's own shift is taken off its logits first. A built
+folder (no training_args.json) is read through its training record (`--branch`), and a run that did not record
+its prior applied the every-row count (with `--applied-tau` where its metrics do not say the tau either).
 """
 
 from __future__ import annotations
@@ -47,9 +50,15 @@ def every_row_prior(train, config: TrainConfig) -> torch.Tensor:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, required=True, help="a finished `python -m train` output folder")
+    parser.add_argument("--branch", default="text", help="which run of a built folder's record (text or face)")
+    parser.add_argument("--applied-tau", type=float, default=None, help="the tau the run applied, if unrecorded")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    recorded = json.loads((args.run / "training_args.json").read_text())
+    if (args.run / "training_args.json").is_file():
+        recorded = json.loads((args.run / "training_args.json").read_text())
+    else:  # a built folder: the last run of the branch in its record
+        recorded = [r for r in json.loads((args.run / "training_runs.json").read_text())["runs"]
+                    if r.get("branch") == args.branch][-1]  # fmt: skip
     config = TrainConfig(**{f.name: recorded[f.name] for f in dataclasses.fields(TrainConfig) if f.name in recorded})
     by_split, report = load_sources(config.data, cache_dir=args.run / "teacher_targets")
     splits = split_dataset(by_split, config.seed, config.validation_share, config.test_share)
@@ -57,10 +66,14 @@ def main(argv: list[str] | None = None) -> dict:
     loader = make_loader(splits["validation"], Preprocessor(model.preprocess_cfg, tokenizer, is_train=False), 64,
                          labels=model.labels)  # fmt: skip
     collected = collect_logits(model, loader, desc="dev")
-    applied = json.loads((args.run / "metrics.json").read_text())["calibration"]["logit_adjustment"]
+    applied = json.loads((args.run / "metrics.json").read_text()).get("calibration", {}).get("logit_adjustment", {})
     order = label_order(model.labels)
-    used = torch.tensor([applied["prior"][name] for name in model.labels], dtype=torch.float64)
-    collected.logits = collected.logits.double() + applied["tau"] * torch.log(used)  # the model before its shift
+    if "prior" in applied:
+        used = torch.tensor([applied["prior"][name] for name in model.labels], dtype=torch.float64)
+    else:  # runs from before the prior was recorded applied the every-row count
+        used = every_row_prior(splits["train"], config)[order].double()
+    tau = args.applied_tau if args.applied_tau is not None else applied["tau"]
+    collected.logits = collected.logits.double() + tau * torch.log(used)  # the model before its shift
     ids = loader.dataset.source_ids
 
     def per_corpus(logits: torch.Tensor) -> dict[str, dict]:
@@ -78,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
         corpora = per_corpus(collected.logits - tau * torch.log(prior))
         result[name] = {"tau": tau, **chosen, "prior": dict(zip(model.labels, prior.tolist(), strict=True)),
                         "by_source": {source_name(ref): r["macro_f1"] for ref, r in corpora.items()}}  # fmt: skip
-    print_table([{"prior counted over": name, "tau": r["tau"], "mean of corpora's macro-F1": r["macro_f1_at_tau"],
+    print_table([{"prior counted over": name, "tau": r["tau"], "mean of corpora's macro-F1": r["score_at_tau"],
                   **r["prior"]} for name, r in result.items()], ["prior counted over", "tau",
                  "mean of corpora's macro-F1", *model.labels])  # fmt: skip
     print_table([{"dev corpus": corpus, **{name: r["by_source"][corpus] for name, r in result.items()}}

@@ -49,16 +49,22 @@ def test_missing_modality_leaves_the_other_branch_alone(default_dir):
 
 def test_the_folder_records_the_runs_behind_it(default_dir):
     """Each branch's runs, first to last, as `train.default_assets` ran them: text on five corpora and the
-    project's sentences; face on FER2013, then on FER+ votes with webcam-like training from there."""
+    project's sentences; face from scratch on FER+ votes, FER2013 at a quarter weight and effectnet, with
+    webcam-like training, a random surround and the prior chosen on effectnet."""
     runs = json.loads((default_dir / "training_runs.json").read_text())["runs"]
     text, face = ([r for r in runs if r["branch"] == branch] for branch in ("text", "face"))
     assert {"goemotions", "crowdflower", "dair_emotion", "xed", "meld", "train.csv"} == {
         Path(d.split("#")[0]).name for d in text[-1]["data"]
     }
     assert text[-1]["select_by"] == "source_macro_f1" and text[-1]["status"] == "finished"
-    assert [Path(d).name for d in face[0]["data"]] == ["fer2013"]
-    assert [Path(d).name for d in face[-1]["data"]] == ["ferplus"] and face[-1]["augment"] == "webcam"
-    assert face[-1]["status"] == "finished"
+    assert len(face) == 1 and not face[0]["init_from"]  # from scratch: the registry's face ResNet has no weights
+    assert face[0]["data"] == [
+        "../shared/data/ferplus",
+        "../shared/data/fer2013#weight=0.25",
+        "../shared/data/effectnet",
+    ]
+    assert (face[0]["augment"], face[0]["surround"], face[0]["adjust_on"]) == ("webcam", "random", "effectnet")
+    assert face[0]["status"] == "finished" and face[0]["command"].startswith("python -m train.default_assets face")
     preprocess = json.loads((default_dir / "config.json").read_text())["preprocess"]
     assert (preprocess["detector"], preprocess["align"], preprocess["equalize"]) == ("yunet", True, True)
 
@@ -115,18 +121,19 @@ def test_word_weights_point_at_the_decisive_word(default_dir):
 
 
 def test_the_smile_drives_the_happy_face(default_dir):
-    """Greying the mouth lowers "happy" most: the heat-map's weight sits in the lower half of the face."""
+    """Greying the mouth lowers "happy" most: the heat-map's weight sits in the lower half of the face (1.32x the
+    upper half's on this default, which also reads the eyes; 1.5x and more on the FER+-only one before it)."""
     from fusion.explain import explain_face
 
     predictor = EmotionPredictor.load(default_dir)
     crop = predictor.predict(image=ASTRONAUT).face_crop
     heat, label = explain_face(predictor, crop)
     half = heat.shape[0] // 2
-    assert label == "happy" and heat[half:].sum() > 1.5 * heat[:half].sum()
+    assert label == "happy" and heat[half:].sum() > 1.2 * heat[:half].sum()
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)  # 3,175 + 3,589 faces (served with flip TTA) and 12,958 dev texts, on 2 cores
+@pytest.mark.timeout(1800)  # 3,175 + 3,589 + 1,478 faces (served with flip TTA) and 12,958 dev texts, on 2 cores
 @needs_shared
 def test_the_default_meets_its_targets_on_validation_and_dev(tmp_path):
     """Scored through EmotionPredictor on validation/dev splits (../shared/data): guard what the committed default
@@ -134,14 +141,16 @@ def test_the_default_meets_its_targets_on_validation_and_dev(tmp_path):
     own labels."""
     from train.scoring import score_default
 
-    parts = ("ferplus", "face", "face_raw_encoder", "text", "crowdflower", "dair_emotion", "xed", "meld")
+    parts = ("ferplus", "face", "effectnet", "face_raw_encoder", "text", "crowdflower", "dair_emotion", "xed", "meld")
     metrics = score_default(DEFAULT_MODEL, SHARED, parts)
     got = {e["key"]: e for e in metrics["evaluations"]}
-    assert got["ferplus"]["n"] == 3175 and got["face"]["n"] == 3589 and got["text"]["n"] > 4900
+    assert got["ferplus"]["n"] == 3175 and got["face"]["n"] == 3589 and got["effectnet"]["n"] == 1478
+    assert got["text"]["n"] > 4900
     for (key, metric), measured in MEASURED.items():
         if key in got:
             assert got[key][metric] >= measured.bar, f"{key} {metric}: {got[key][metric]:.4f} < {measured.bar:.4f}"
-    assert got["ferplus"]["ece"] <= 0.05 and got["text"]["ece"] <= 0.05
+    # calibrated where the served prior holds (every emotion equally likely); FER+'s 35% neutral is not that world
+    assert got["effectnet"]["ece"] <= 0.05 and got["text"]["ece"] <= 0.05
     assert abs(got["face"]["accuracy"] - metrics["face_raw_encoder"]["accuracy"]) <= 0.01  # tight crops not lost
     recorded = {e["key"]: e for e in json.loads((DEFAULT_MODEL / "metrics.json").read_text())["evaluations"]}
     for key, scores in got.items():

@@ -145,3 +145,37 @@ def test_build_keeps_the_scores_of_unchanged_weights_and_says_when_a_folder_is_u
     build(folder, folder, folder, data_root=None)
     assert "metrics.json, README.md kept" in capsys.readouterr().out
     assert (folder / "metrics.json").is_file() and (folder / "README.md").read_text() == card
+
+
+def test_the_record_names_the_data_as_every_clone_has_it(monkeypatch):
+    """A recipe run on the project's data records `../shared/data/...` and `python -m ...`, not this machine's
+    paths, so the committed training record reads the same on every clone."""
+    from train import default_assets
+    from train.finish import _command
+
+    if not default_assets.DATA_ROOT.is_dir():
+        pytest.skip(f"needs the project's data at {default_assets.DATA_ROOT}")
+    monkeypatch.chdir(DEFAULT_MODEL.parent.parent.parent)  # the repository root
+    refs = default_assets.sources("face", recipe_args(Path("."), data_root=default_assets.DATA_ROOT))
+    assert refs == ["../shared/data/ferplus", "../shared/data/fer2013#weight=0.25", "../shared/data/effectnet"]
+    import sys
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(sys, "argv", [str(Path("train/default_assets.py").resolve()), "face", "--resume"])
+    monkeypatch.setitem(sys.modules, "__main__", SimpleNamespace(__spec__=SimpleNamespace(name="train.default_assets")))
+    assert _command() == "python -m train.default_assets face --resume"
+    monkeypatch.setitem(sys.modules, "__main__", SimpleNamespace(__spec__=SimpleNamespace(name="train.__main__")))
+    assert _command() == "python -m train face --resume"
+    monkeypatch.setitem(sys.modules, "__main__", SimpleNamespace(__spec__=None))  # `python train/default_assets.py`
+    assert _command() == "python train/default_assets.py face --resume"
+
+
+def test_the_card_gives_every_scored_set_its_own_model_index_entry(tmp_path):
+    """The Hub groups results by dataset type: local sets each need their own, or their scores merge into one."""
+    import yaml
+
+    card = (DEFAULT_MODEL / "README.md").read_text()
+    meta = yaml.safe_load(card.split("---")[1])
+    names = [r["dataset"]["name"] for r in meta["model-index"][0]["results"]]
+    assert len(names) == len(set(names)) == 8
+    assert all(len(r["metrics"]) == 2 for r in meta["model-index"][0]["results"])

@@ -71,11 +71,11 @@ def test_a_folder_without_a_tokenizer_is_refused_with_a_reason(tmp_path, small_p
         load_model_folder(folder)
 
 
-def test_an_int8_copy_and_a_foreign_config_are_refused(tmp_path, small_predictor):
-    from fusion.quantize import quantize_model
+def test_an_int8_copy_and_a_foreign_config_are_refused(tmp_path, small_predictor, default_predictor):
+    from fusion.quantize import quantize_model, read_calibration
 
-    with pytest.raises(ValueError, match="int8 serving copy"):
-        quantize_model(small_predictor.model, None).save_pretrained(tmp_path / "int8")
+    with pytest.raises(ValueError, match="int8 serving copy"):  # the default's CNN in static int8
+        quantize_model(default_predictor.model, read_calibration(DEFAULT_MODEL)).save_pretrained(tmp_path / "int8")
     config = {**small_predictor.model.config, "temperature": 3.0}
     with pytest.raises(ValueError, match="model's own config"):
         small_predictor.model.save_pretrained(tmp_path / "other", config=config)

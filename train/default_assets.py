@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -167,7 +168,8 @@ def sources(name: str, args: argparse.Namespace) -> list[str]:
         online = " (or --online: it reads the Hub copies)" if branch.online else ""
         raise SystemExit(f"The {name} recipe needs {', '.join(missing)}: give --data-root a folder that holds "
                          f"them{online}.")  # fmt: skip
-    return refs
+    # the record names the default data as every clone has it (../shared/data), not by this machine's path
+    return [os.path.relpath(ref) for ref in refs] if args.data_root == DATA_ROOT else refs
 
 
 def train_argv(name: str, args: argparse.Namespace) -> list[str]:

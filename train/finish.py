@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -189,12 +190,19 @@ def save_outputs(out_dir: Path, model, tokenizer, metrics: dict[str, Any], train
     write_model_card(out_dir, metrics, [training], model=model)
 
 
+def _command() -> str:
+    """How this run was started, as a user types it (`python -m train ...`), without this machine's paths."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    head = f"python -m {spec.name.removesuffix('.__main__')}" if spec else f"python {os.path.relpath(sys.argv[0])}"
+    return " ".join([head, *sys.argv[1:]])
+
+
 def record_run(out_dir: Path, config: TrainConfig, run: RunArgs, facts: dict[str, Any]) -> dict[str, Any]:
     """training_args.json: written when a run starts (a crashed run leaves a record) and again when it ends."""
     training = {
         **dataclasses.asdict(config),
         **facts,
-        "command": " ".join(sys.argv),
+        "command": _command(),
         "processes": _processes(),
         "mixed_precision": run.mixed_precision,
         "base_models": _base_models(config),

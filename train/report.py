@@ -209,7 +209,8 @@ def write_model_card(
         EvalResult(
             task_type="text-classification" if r["input"] == "text only" else "image-classification",
             task_name="Emotion recognition",
-            dataset_type=r.get("hub_id") or "local",
+            # the Hub groups results by dataset type: each local set needs its own, or they merge into one entry
+            dataset_type=r.get("hub_id") or f"local/{r.get('key') or r['data']}",
             dataset_name=r["data"],
             dataset_split=r["split"],
             metric_type=metric,

@@ -181,17 +181,20 @@ def score_default(folder: Path, data_root: Path, parts: tuple[str, ...] | None =
     print_summary(evaluations)
     if parts is None:
         write_json(folder / "metrics.json", metrics)
-        runs = (
-            json.loads((folder / "training_runs.json").read_text())["runs"]
-            if (folder / "training_runs.json").is_file()
-            else []
-        )
-        raw = metrics["face_raw_encoder"]["accuracy"]
-        notes = NOTES.format(
-            raw=f"Fed straight to the encoder (no face step) the FER2013 faces score {100 * raw:.1f}%."
-        )
-        write_model_card(folder, metrics, runs, predictor.model, repo_id="emotion-fusion offline default", notes=notes)
+        write_card(folder, metrics, predictor.model)
     return metrics
+
+
+def write_card(folder: Path, metrics: dict[str, Any], model) -> None:
+    """The default's model card from its metrics.json and training record."""
+    runs = (
+        json.loads((folder / "training_runs.json").read_text())["runs"]
+        if (folder / "training_runs.json").is_file()
+        else []
+    )
+    raw = metrics["face_raw_encoder"]["accuracy"]
+    notes = NOTES.format(raw=f"Fed straight to the encoder (no face step) the FER2013 faces score {100 * raw:.1f}%.")
+    write_model_card(folder, metrics, runs, model, repo_id="emotion-fusion offline default", notes=notes)
 
 
 def pair_by_label(faces, face_labels, texts, text_labels) -> tuple[list, list, torch.Tensor]:
