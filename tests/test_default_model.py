@@ -208,13 +208,14 @@ def test_int8_serving_quantizes_the_cnn_and_keeps_the_answers(default_dir):
 @pytest.mark.slow
 @needs_shared
 def test_int8_keeps_the_top_label_on_every_validation_split():
-    """97% or more of the top labels stay as fp32 gives them, faces and texts alike (95% on any one split of 300):
-    300 shuffled rows of every validation/dev split, each sent alone as the app serves it (`bench/int8_agreement.py`;
-    all rows: docs/performance.md)."""
+    """97% or more of the top labels stay as fp32 gives them, faces and texts alike (95% on any one split): every
+    face validation row and 300 shuffled rows of every text dev split, each sent alone as the app serves it
+    (`bench/int8_agreement.py`; docs/performance.md: 97.3% over 8,242 faces, texts answer exactly as fp32)."""
     from bench.int8_agreement import main
 
-    rows = {r["data"]: r for r in main(["--rows", "300"])["rows"]}
-    assert {"FER+ validation", "FER2013 validation", "effectnet validation", "GoEmotions dev"} <= set(rows)
-    assert rows["all faces"]["top-label agreement"] >= 0.97 and rows["all texts"]["top-label agreement"] >= 0.97
-    for name, row in rows.items():
+    faces = {r["data"]: r for r in main(["--only", "image", "--threads", "2"])["rows"]}
+    texts = {r["data"]: r for r in main(["--only", "text", "--rows", "300", "--threads", "2"])["rows"]}
+    assert {"FER+ validation", "FER2013 validation", "effectnet validation"} <= set(faces) and "GoEmotions dev" in texts
+    assert faces["all faces"]["top-label agreement"] >= 0.97 and texts["all texts"]["top-label agreement"] >= 0.97
+    for name, row in {**faces, **texts}.items():
         assert row["top-label agreement"] >= 0.95, (name, row)
