@@ -206,6 +206,7 @@ def test_int8_serving_quantizes_the_cnn_and_keeps_the_answers(default_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # 8,242 faces and 3,000 texts, each served twice (fp32, int8), one at a time
 @needs_shared
 def test_int8_keeps_the_top_label_on_every_validation_split():
     """97% or more of the top labels stay as fp32 gives them, faces and texts alike (95% on any one split): every
