@@ -87,6 +87,23 @@ def client(server):
     return Client(server, verbose=False)
 
 
+def wait_for_app(url: str, process, log: Path, seconds: float = 240) -> None:
+    """Poll a started `app.py` until `url` answers; fail with the tail of its log if it exits or never starts."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()[-3000:]
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(1)
+    raise AssertionError(f"the app at {url} did not start: " + log.read_text()[-3000:])
+
+
 def rest_predict(base: str, data: list) -> tuple[int, str | None, object]:
     """The plain-HTTP route: POST /gradio_api/call/predict, then read the server-sent events.
 

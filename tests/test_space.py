@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import httpx
 
 from fusion.labels import EMOTIONS
 from space_config.bundle import walk
 from space_config.deploy import space_requirements, stage
-from tests.conftest import ASTRONAUT, ROOT, free_port, rest_predict
+from tests.conftest import ASTRONAUT, ROOT, free_port, rest_predict, wait_for_app
 
 
 def _pins(text: str) -> dict[str, str]:
@@ -51,16 +50,7 @@ def test_the_staged_bundle_starts_from_its_own_files_offline(tmp_path):
     )
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            assert process.poll() is None, (tmp_path / "app.log").read_text()[-3000:]
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(1)
-        else:
-            raise AssertionError("the staged app did not start: " + (tmp_path / "app.log").read_text()[-3000:])
+        wait_for_app(url, process, tmp_path / "app.log")
         _, event, data = rest_predict(url, [None, "We won the final, I can't stop smiling!"])
         assert event == "complete" and data[1]["label"] in EMOTIONS
         uploaded = httpx.post(f"{url}gradio_api/upload", files={"files": ("face.jpg", ASTRONAUT.read_bytes())}).json()

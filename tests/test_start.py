@@ -5,11 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
-import httpx
-
-from tests.conftest import ROOT, free_port, rest_predict
+from tests.conftest import ROOT, free_port, rest_predict, wait_for_app
 
 
 def test_a_clean_start_prints_no_warning(tmp_path):
@@ -22,16 +19,7 @@ def test_a_clean_start_prints_no_warning(tmp_path):
                                    cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            assert process.poll() is None, log.read_text()[-3000:]
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(1)
-        else:
-            raise AssertionError("the app did not start: " + log.read_text()[-3000:])
+        wait_for_app(url, process, log)
         _, event, _ = rest_predict(url, [None, "We won the final, I can't stop smiling!"])
         assert event == "complete"
     finally:
