@@ -147,6 +147,29 @@ def test_build_keeps_the_scores_of_unchanged_weights_and_says_when_a_folder_is_u
     assert (folder / "metrics.json").is_file() and (folder / "README.md").read_text() == card
 
 
+def test_weights_compare_by_content_not_by_the_order_of_their_metadata(tmp_path):
+    """safetensors writes its metadata keys in an order that changes between processes; the same weights must
+    still count as the same, and one changed value as a change."""
+    import struct
+
+    from safetensors.torch import save_file
+
+    from train.default_assets import same_content
+
+    weights = {"w": torch.arange(6, dtype=torch.float32)}
+    save_file(weights, str(tmp_path / "a.safetensors"), {"format": "pt", "note": "x"})
+    data = (tmp_path / "a.safetensors").read_bytes()
+    size = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8 : 8 + size])
+    header["__metadata__"] = dict(reversed(header["__metadata__"].items()))
+    reordered = json.dumps(header, separators=(",", ":")).encode().ljust(size)
+    (tmp_path / "b.safetensors").write_bytes(data[:8] + reordered + data[8 + size :])
+    assert (tmp_path / "a.safetensors").read_bytes() != (tmp_path / "b.safetensors").read_bytes()
+    assert same_content(tmp_path / "a.safetensors", tmp_path / "b.safetensors")
+    save_file({"w": weights["w"] + 1}, str(tmp_path / "c.safetensors"), {"format": "pt", "note": "x"})
+    assert not same_content(tmp_path / "a.safetensors", tmp_path / "c.safetensors")
+
+
 def test_the_record_names_the_data_as_every_clone_has_it(monkeypatch):
     """A recipe run on the project's data records `../shared/data/...` and `python -m ...`, not this machine's
     paths, so the committed training record reads the same on every clone."""

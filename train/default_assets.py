@@ -243,13 +243,28 @@ SCORES = ("metrics.json", "README.md")  # what `score` writes into a built folde
 def keep_scores(old: Path, staged: Path) -> list[str]:
     """Copy `old`'s scores into `staged` when both hold the same weights, config and runs; the names copied."""
     same = all(
-        (old / name).is_file() and (old / name).read_bytes() == (staged / name).read_bytes()
+        (old / name).is_file() and same_content(old / name, staged / name)
         for name in ("model.safetensors", "config.json", RUNS_FILE)
     )
     kept = [name for name in SCORES if same and (old / name).is_file()]
     for name in kept:
         shutil.copyfile(old / name, staged / name)
     return kept
+
+
+def same_content(a: Path, b: Path) -> bool:
+    """Byte equality, except that a safetensors header is compared as JSON: its writer orders the metadata
+    keys differently from one process to the next, so the same weights saved twice differ in their bytes."""
+    first, second = a.read_bytes(), b.read_bytes()
+    if a.suffix != ".safetensors" or first == second:
+        return first == second
+    import struct
+
+    def split(data: bytes) -> tuple[Any, bytes]:
+        size = struct.unpack("<Q", data[:8])[0]
+        return json.loads(data[8 : 8 + size]), data[8 + size :]
+
+    return split(first) == split(second)
 
 
 def write_unscored_card(folder: Path, model, runs: list[dict[str, Any]]) -> None:
