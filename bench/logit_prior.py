@@ -2,6 +2,7 @@
 
     PYTHONPATH=. python bench/logit_prior.py --run runs/text-candidate [--out runs/logit_prior.json]
     PYTHONPATH=. python bench/logit_prior.py --run fusion/assets/default --branch text --applied-tau 0.5
+    PYTHONPATH=. python bench/logit_prior.py --run runs/default-text-mix --taus 0,0.2,0.5,0.85
 
 "every row": each label's share of the weighted target mass over all training rows, as if every corpus could
 give every label (the count used before); "label masks": `train.finish.training_prior`, where a corpus only
@@ -10,6 +11,7 @@ each, tau is chosen on the run's dev rows as training chooses it (mean of the co
 corpus's dev macro-F1 at that tau is printed; the run's own shift is taken off its logits first. A built
 folder (no training_args.json) is read through its training record (`--branch`), and a run that did not record
 its prior applied the every-row count (with `--applied-tau` where its metrics do not say the tau either).
+`--taus` also prints each corpus's dev macro-F1 at the given taus (label-mask prior).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--run", type=Path, required=True, help="a finished `python -m train` output folder")
     parser.add_argument("--branch", default="text", help="which run of a built folder's record (text or face)")
     parser.add_argument("--applied-tau", type=float, default=None, help="the tau the run applied, if unrecorded")
+    parser.add_argument("--taus", default="", help="comma-separated taus to print every corpus's score at")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     if (args.run / "training_args.json").is_file():
@@ -96,6 +99,17 @@ def main(argv: list[str] | None = None) -> dict:
                  "mean of corpora's macro-F1", *model.labels])  # fmt: skip
     print_table([{"dev corpus": corpus, **{name: r["by_source"][corpus] for name, r in result.items()}}
                  for corpus in result["label masks"]["by_source"]], ["dev corpus", *result])  # fmt: skip
+    prior = training_prior(splits["train"], config)[order]
+    at = {
+        tau: per_corpus(collected.logits - tau * torch.log(prior))
+        for tau in map(float, filter(None, args.taus.split(",")))
+    }
+    if at:
+        result["at tau"] = {
+            tau: {source_name(ref): r["macro_f1"] for ref, r in corpora.items()} for tau, corpora in at.items()
+        }
+        print_table([{"tau": tau, "mean": sum(r.values()) / len(r), **r} for tau, r in result["at tau"].items()],
+                    ["tau", "mean", *next(iter(result["at tau"].values()))])  # fmt: skip
     write_json(args.out, {"run": str(args.run), **result})
     return result
 

@@ -125,7 +125,8 @@ BRANCHES = {
             "--patience", "2", "--logit-adjustment",
         ),
     ),
-    # Candidate for the next text branch (not yet trained or compared; trained beside the default): the
+    # A candidate text branch (trained beside the default; measured in docs/training.md, not served: it reads
+    # situations and dialogue better but does not win Reddit back): the
     # GoEmotions-only branch continued on nine more corpora and the project's sentences, with the second batch
     # (DailyDialog, EmoryNLP, enISEAR, Emotion-Stimulus); an epoch (60,000 rows) draws each corpus by a fixed
     # share (DailyDialog, 74% neutral, a seventh of it); on Reddit rows the target is half the label, half the
