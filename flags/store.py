@@ -62,8 +62,11 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+TMP_PREFIX = ".tmp-"  # atomic_write's temporary files: never read as records
+
+
 def atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX, suffix=path.suffix)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -84,7 +87,13 @@ class FlagStore:
         self._review_lock = threading.Lock()
 
     def count(self) -> int:
-        return sum(1 for _ in self.records_dir.glob("*.json")) if self.records_dir.is_dir() else 0
+        return sum(1 for _ in self._record_files())
+
+    def _record_files(self) -> list[Path]:
+        """The record files, without the temporary files a write killed before its rename leaves behind."""
+        if not self.records_dir.is_dir():
+            return []
+        return sorted(p for p in self.records_dir.glob("*.json") if not p.name.startswith(TMP_PREFIX))
 
     def _ensure(self) -> None:
         try:
@@ -145,7 +154,7 @@ class FlagStore:
     def records(self) -> list[FlagRecord]:
         """All complete records, oldest first (unreadable files are skipped, never fatal)."""
         found = []
-        for path in sorted(self.records_dir.glob("*.json")) if self.records_dir.is_dir() else []:
+        for path in self._record_files():
             try:
                 found.append(FlagRecord(**json.loads(path.read_text())))
             except (OSError, ValueError, TypeError):

@@ -179,6 +179,16 @@ while True:
 """
 
 
+def test_a_write_killed_before_its_rename_adds_no_record(tmp_path):
+    """A kill between writing a record's temporary file and renaming it leaves a whole record under a temporary
+    name: it must neither count nor come back as a second copy of the record."""
+    store = FlagStore(tmp_path)
+    record = store.add(corrected="sad", text="kept once", image=Image.new("RGB", (8, 8), "red"))
+    leftover = tmp_path / "records" / f".tmp-killed{record.id}.json"
+    leftover.write_bytes(store._record_path(record.id).read_bytes())
+    assert [r.id for r in store.records()] == [record.id] and store.count() == 1
+
+
 def test_sigkill_mid_flagging_leaves_a_loadable_store(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen([sys.executable, "-c", FLAGGER, str(tmp_path)], env=env)
@@ -187,9 +197,10 @@ def test_sigkill_mid_flagging_leaves_a_loadable_store(tmp_path):
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    records = FlagStore(tmp_path).records()
-    files = list((tmp_path / "records").glob("*.json"))
-    assert len(records) >= 30 and len(records) == len(files)  # every visible record is whole
+    store = FlagStore(tmp_path)
+    records = store.records()
+    files = [p for p in (tmp_path / "records").glob("*.json") if not p.name.startswith(".tmp-")]
+    assert len(records) >= 30 and len(records) == len(files) == store.count()  # every visible record is whole
     texts = sorted(int(r.text.split()[1]) for r in records)
     assert texts == list(range(len(texts)))  # none lost before the kill
     assert all(FlagStore(tmp_path).image_path(r).is_file() for r in records)
