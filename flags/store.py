@@ -87,7 +87,7 @@ class FlagStore:
         self._review_lock = threading.Lock()
 
     def count(self) -> int:
-        return sum(1 for _ in self._record_files())
+        return len(self._record_files())
 
     def _record_files(self) -> list[Path]:
         """The record files, without the temporary files a write killed before its rename leaves behind."""
