@@ -7,6 +7,7 @@ rebuilt from `config.json` alone); pretrained weights are loaded into it afterwa
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from collections.abc import Callable
@@ -37,9 +38,16 @@ DEFAULT_MODEL = ASSETS / "default"
 
 
 class TextTower(nn.Module):
-    """A transformers encoder reduced to one vector per text."""
+    """A transformers encoder reduced to one vector per text.
 
-    def __init__(self, config: dict[str, Any], pooling: str = "mean", base: str | None = None):
+    With `branch_at` the tower has a second path: a copy of the encoder's layers from `branch_at` up, fed by the
+    shared lower layers, whose pooled vector follows the first path's (features of twice the width). Such a tower
+    trains its branch only: the encoder stays as it was (one tower serves two specialists, e.g. a text mix and
+    a Reddit branch, for the cost of the branch's layers rather than of a second encoder)."""
+
+    def __init__(
+        self, config: dict[str, Any], pooling: str = "mean", base: str | None = None, branch_at: int | None = None
+    ):
         super().__init__()
         from transformers import AutoConfig, AutoModel
 
@@ -52,13 +60,50 @@ class TextTower(nn.Module):
             self.model.pooler = None  # unused weights would break DDP's gradient bookkeeping
         self.pooling = pooling
         self.base = base  # a registered encoder whose weights fill those a saved folder leaves out
-        self.dim = int(self.model.config.hidden_size)
+        self.width = int(self.model.config.hidden_size)
+        self.branch_at = branch_at
+        self.branch: nn.ModuleList | None = None
+        if branch_at is not None:
+            layers = getattr(getattr(self.model, "encoder", None), "layer", None)
+            if pooling == "pooler" or layers is None or not 0 <= branch_at < len(layers):
+                raise ValueError(f"A text branch needs mean or cls pooling and 0 <= branch_at < the encoder's "
+                                 f"layers; got {pooling!r}, branch_at={branch_at}.")  # fmt: skip
+            self.branch = nn.ModuleList(copy.deepcopy(layer) for layer in layers[branch_at:])
+            self.model.requires_grad_(False)
+            self._stem: dict[str, Any] = {}  # what the first branched layer receives, caught on the way
+            layers[branch_at].register_forward_pre_hook(self._catch_stem, with_kwargs=True)
+        self.dim = self.width * (2 if self.branch is not None else 1)
+
+    def _catch_stem(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        self._stem = {"hidden": args[0], "mask": args[1] if len(args) > 1 else kwargs.get("attention_mask")}
+
+    def requires_grad_(self, requires_grad: bool = True) -> TextTower:
+        super().requires_grad_(requires_grad)
+        if self.branch is not None:
+            self.model.requires_grad_(False)
+        return self
+
+    def train(self, mode: bool = True) -> TextTower:
+        super().train(mode)
+        if self.branch is not None:
+            self.model.eval()  # the shared encoder is fixed: no dropout in what both paths read
+        return self
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.branch is None):
+            out = self.model(input_ids=input_ids, attention_mask=attention_mask)
         if self.pooling == "pooler":
             return out.pooler_output
-        hidden = out.last_hidden_state
+        first = self._pool(out.last_hidden_state, attention_mask)
+        if self.branch is None:
+            return first
+        hidden, mask = self._stem.pop("hidden"), self._stem.pop("mask")
+        for layer in self.branch:
+            hidden = layer(hidden, mask)
+            hidden = hidden[0] if isinstance(hidden, tuple) else hidden  # older transformers return tuples
+        return torch.cat([first, self._pool(hidden, attention_mask)], dim=1)
+
+    def _pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         if self.pooling == "cls":
             return hidden[:, 0]
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)

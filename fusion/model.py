@@ -57,18 +57,27 @@ class FusionOutput:
 
 
 class ModalityEmbedding(nn.Module):
-    """Normalises a modality's features and substitutes a learned vector where it is absent."""
+    """Normalises a modality's features and substitutes a learned vector where it is absent. A branched text
+    tower's features are two vectors side by side, each normalised on its own (`branched`)."""
 
-    def __init__(self, dim: int, normalize: bool = True):
+    def __init__(self, dim: int, normalize: bool = True, branched: bool = False):
         super().__init__()
-        self.norm = nn.LayerNorm(dim) if normalize else nn.Identity()
+        part = dim // 2 if branched else dim
+        self.norm = nn.LayerNorm(part) if normalize else nn.Identity()
+        self.branch_norm = (nn.LayerNorm(part) if normalize else nn.Identity()) if branched else None
         self.placeholder = nn.Parameter(torch.randn(dim) * 0.02)
+
+    def normalize(self, feats: torch.Tensor) -> torch.Tensor:
+        if self.branch_norm is None:
+            return self.norm(feats)
+        first, second = feats.chunk(2, dim=1)
+        return torch.cat([self.norm(first), self.branch_norm(second)], dim=1)
 
     def forward(self, feats: torch.Tensor | None, present: torch.Tensor) -> torch.Tensor:
         missing = self.placeholder.expand(present.shape[0], -1)
         if feats is None:
             return missing
-        return torch.where(present.unsqueeze(1), self.norm(feats), missing)
+        return torch.where(present.unsqueeze(1), self.normalize(feats), missing)
 
 
 class FusionHead(nn.Module):
@@ -129,7 +138,11 @@ class EmotionFusionModel(nn.Module, PyTorchModelHubMixin, **CARD_METADATA):
         self.text = TextTower(**text_encoder) if text_encoder is not None else None
         self.image = ImageTower(**image_encoder, preprocess=self.preprocess_cfg) if image_encoder is not None else None
         # Logit-like features (mini-Xception) skip the LayerNorm, which would rescale their confidence.
-        self.text_embed = ModalityEmbedding(self.text.dim, normalize=text_norm) if self.text else None
+        self.text_embed = (
+            ModalityEmbedding(self.text.dim, normalize=text_norm, branched=self.text.branch is not None)
+            if self.text
+            else None
+        )
         self.image_embed = ModalityEmbedding(self.image.dim, normalize=image_norm) if self.image else None
         self.text_head = nn.Linear(self.text.dim, num_labels) if self.text else None
         self.image_head = nn.Linear(self.image.dim, num_labels) if self.image else None

@@ -133,3 +133,13 @@ def tokenizer():
 
 
 from tests.hub_server import hub  # noqa: E402,F401 - the fake Hub fixture, for every test module
+
+
+@pytest.fixture
+def fresh_accelerate_state():
+    """The recipe picks its own mixed precision (bf16 where the CPU has it); Accelerate keeps one per process."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(True)
+    yield
+    AcceleratorState._reset_state(True)

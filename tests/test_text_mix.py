@@ -141,17 +141,7 @@ def _tiny_branch(local, teacher=None):
 
     recipe = ("--text-encoder", "bert-tiny-random", "--image-encoder", "none", "--fusion", "logits",
               "--epochs", "1", "--batch-size", "8", "--seed", "0", "--logit-adjustment")  # fmt: skip
-    return Branch(modality="text", local=local, online=(), recipe=recipe, teacher=teacher)
-
-
-@pytest.fixture
-def fresh_accelerate_state():
-    """The recipe picks its own mixed precision (bf16 where the CPU has it); Accelerate keeps one per process."""
-    from accelerate.state import AcceleratorState
-
-    AcceleratorState._reset_state(True)
-    yield
-    AcceleratorState._reset_state(True)
+    return Branch(modality="text", local=local, online=(), recipe=recipe, teacher=teacher, start=teacher)
 
 
 def test_a_recipe_with_a_teacher_trains_it_first_and_records_it(tmp_path, monkeypatch, fresh_accelerate_state):
@@ -198,4 +188,5 @@ def test_the_text_mix_names_every_corpus_with_its_labels_and_share(tmp_path):
         assert specs[name].labels == (labels if len(labels) < 7 else "all"), name
     assert specs["goemotions"].teacher == "runs/default-text-goemotions" == argv[argv.index("--init-from") + 1]
     assert sum(fixed_shares(data).values()) == pytest.approx(1.0) and len(fixed_shares(data)) == len(data) == 10
-    assert BRANCHES["text-mix"].teacher == "text-goemotions" and not BRANCHES["text-mix"].serves
+    assert BRANCHES["text-mix"].teacher == BRANCHES["text-mix"].start == "text-goemotions"
+    assert not BRANCHES["text-mix"].serves and BRANCHES["text"].start == "text-mix"

@@ -54,6 +54,9 @@ class TrainConfig:
     freeze_text: bool = _opt(False, "keep the text encoder fixed", "model")
     freeze_image: bool = _opt(False, "keep the image encoder fixed", "model")
     freeze_word_embeddings: bool = _opt(False, "keep the text encoder's word embeddings fixed", "model")
+    text_branch_at: int | None = _opt(None, "with --init-from: grow a second text path from this encoder layer (a "
+                                      "copy of the layers above it) and train only it and the head; the "
+                                      "encoder and its first path stay as they were (train.branch)", "model")  # fmt: skip
     fusion_hidden: list[int] = _opt(list(DEFAULT_HIDDEN), "hidden widths of the fusion MLP", "model")
     dropout: float = _opt(0.3, "dropout in the fusion MLP", "model", unit=True)
     modality_dropout: float = _opt(0.3, "share of paired samples shown with one modality hidden", "model", unit=True)

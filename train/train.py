@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from fusion.hub import load_model_folder, resolve_model_source
 from fusion.model import EmotionFusionModel, create_model
 from fusion.preprocess import Preprocessor
+from train.branch import grow_text_branch
 from train.checkpoints import Progress, checkpoint, load_best, resume, save_weights
 from train.config import RunArgs, TrainConfig, parse_args
 from train.data import DataError, load_sources, split_dataset
@@ -45,6 +46,10 @@ def build_model(config: TrainConfig) -> tuple[EmotionFusionModel, Any]:
         model, tokenizer = load_model_folder(resolve_model_source(config.init_from))
         model.set_frozen(text=config.freeze_text, image=config.freeze_image)
         model.modality_dropout = config.modality_dropout
+        if config.text_branch_at is not None:
+            model = grow_text_branch(model, config.text_branch_at)
+    elif config.text_branch_at is not None:
+        raise ValueError("--text-branch-at grows a branch on a trained text model: give it --init-from.")
     else:
         model, tokenizer = new_model(config)
     if config.freeze_word_embeddings and model.text is not None:  # half of a small BERT's weights

@@ -1,0 +1,150 @@
+"""A second text path beside a trained text branch, and the two heads pooled into the one the default serves.
+
+`grow_text_branch` gives a text model's tower a branch: a copy of its encoder's layers from `at` up, fed by the
+shared lower layers (`fusion.encoders.TextTower`); the head reads both paths and starts as the model's own
+answer. Trained on one corpus (`python -m train --init-from MIX --text-branch-at 3`), the branch specialises
+while the shared encoder and the first path stay as they were.
+
+`pool_heads` makes one text branch of the two: its head is (1 - w) x the first model's calibrated head + w x the
+branched model's. Both heads are linear in the same normalised features, so this is exactly the log-linear pool
+(a weighted product) of the two calibrated answers; `choose_pool_weight` picks w on the dev splits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from fusion.model import EmotionFusionModel
+
+SHARED = ("text.model.", "text_embed.norm.")  # what the branched model must have kept of the first one
+
+
+@torch.no_grad()
+def grow_text_branch(model: EmotionFusionModel, at: int) -> EmotionFusionModel:
+    """`model` with a text branch from encoder layer `at`; it answers exactly as `model` until trained."""
+    if model.text is None or model.text.branch is not None or model.fusion != "logits":
+        raise ValueError("A text branch grows from a logit-fusion model whose text tower has none yet.")
+    config = dict(model.config)
+    config["text_encoder"] = {**config["text_encoder"], "branch_at": at}
+    grown = EmotionFusionModel(**config)
+    state = grown.state_dict()
+    state.update({k: v for k, v in model.state_dict().items() if k in state and state[k].shape == v.shape})
+    layers = model.text.model.encoder.layer
+    for i in range(len(grown.text.branch)):
+        prefix = f"text.model.encoder.layer.{at + i}."
+        state.update({f"text.branch.{i}.{k[len(prefix):]}": v for k, v in model.state_dict().items()
+                      if k.startswith(prefix)})  # fmt: skip
+    if grown.text_embed.branch_norm is not None and len(layers):
+        state.update({f"text_embed.branch_norm.{k}": v for k, v in model.text_embed.norm.state_dict().items()})
+    state["text_embed.placeholder"] = model.text_embed.placeholder.repeat(2)
+    state["text_head.weight"] = torch.cat([model.text_head.weight, torch.zeros_like(model.text_head.weight)], 1)
+    grown.load_state_dict(state, strict=True)
+    grown.tokenizer = model.tokenizer
+    grown.set_temperature(float(model.temperature))
+    grown.text_embed.norm.requires_grad_(False)  # shared with the first path, like the encoder
+    return grown.train(model.training)
+
+
+@torch.no_grad()
+def pool_heads(first: EmotionFusionModel, branched: EmotionFusionModel, weight: float) -> EmotionFusionModel:
+    """The branched model with its text head replaced by the pool of both models' calibrated heads."""
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"The pool weight must lie in [0, 1], got {weight}.")
+    check_shared(first, branched)
+    pooled = EmotionFusionModel(**{**branched.config, "temperature": 1.0})
+    pooled.load_state_dict(branched.state_dict(), strict=True)
+    w_first, b_first = calibrated_head(first)
+    w_branched, b_branched = calibrated_head(branched)
+    w_first = torch.cat([w_first, torch.zeros_like(w_first)], dim=1)
+    pooled.text_head.weight.copy_((1 - weight) * w_first + weight * w_branched)
+    pooled.text_head.bias.copy_((1 - weight) * b_first + weight * b_branched)
+    pooled.tokenizer = branched.tokenizer
+    return pooled.eval()
+
+
+def calibrated_head(model: EmotionFusionModel) -> tuple[torch.Tensor, torch.Tensor]:
+    """The text head's weight and bias divided by the model's temperature (what its predictor serves)."""
+    temperature = float(model.temperature)
+    return model.text_head.weight / temperature, model.text_head.bias / temperature
+
+
+def check_shared(first: EmotionFusionModel, branched: EmotionFusionModel) -> None:
+    """The branched model must read the first model's features: same encoder, same normalisation."""
+    if branched.text is None or branched.text.branch is None:
+        raise ValueError("The second model has no text branch (grow one with --text-branch-at).")
+    ours, theirs = first.state_dict(), branched.state_dict()
+    differ = [k for k in ours if k.startswith(SHARED) and not torch.equal(ours[k], theirs.get(k, ours[k] + 1))]
+    if differ or first.labels != branched.labels:
+        raise ValueError(f"The branched model was not grown from this one: {differ[:3] or 'labels'} differ.")
+
+
+def pool_logits(first: torch.Tensor, branched: torch.Tensor, weight: float) -> torch.Tensor:
+    """What `pool_heads` serves, from the two models' calibrated logits."""
+    return (1 - weight) * first + weight * branched
+
+
+def choose_pool_weight(
+    first: torch.Tensor,
+    branched: torch.Tensor,
+    score: Callable[[torch.Tensor], dict[str, float]],
+    target: str,
+    tolerance: float = 0.01,
+    grid: int = 21,
+) -> tuple[float, list[dict[str, float]]]:
+    """The weight that scores best on `target` (a corpus the branch specialises in) among those that keep every
+    other corpus within `tolerance` of the first model's own dev score (`score`: logits -> per-corpus
+    macro-F1). Returns it and the whole grid's scores."""
+    table = []
+    for step in range(grid):
+        weight = step / (grid - 1)
+        table.append({"weight": weight, **score(pool_logits(first, branched, weight))})
+    base = table[0]
+    keeps = [r for r in table if all(r[k] >= base[k] - tolerance for k in base if k not in ("weight", target))]
+    best = max(keeps, key=lambda r: (round(r[target], 4), -r["weight"]))
+    return best["weight"], table
+
+
+def pool_folder(first_dir: Path, branched_dir: Path, out: Path, target: str, tolerance: float = 0.01) -> dict:
+    """Pool a finished branched run with the run it grew from into the model folder `out`, the weight chosen
+    on the dev splits of the first run's data (`choose_pool_weight`); writes `out`/pool.json (the weight and
+    every corpus's dev macro-F1 over the grid) and returns it."""
+    import dataclasses
+
+    from fusion.hub import load_model_folder
+    from fusion.preprocess import Preprocessor
+    from train.config import TrainConfig
+    from train.data import load_sources, split_dataset
+    from train.evaluate import by_source, collect_logits
+    from train.export import save_model_folder
+    from train.loader import make_loader
+    from train.report import source_name, write_json
+
+    first, tokenizer = load_model_folder(first_dir)
+    branched, _ = load_model_folder(branched_dir)
+    check_shared(first, branched)
+    recorded = json.loads((first_dir / "training_args.json").read_text())
+    config = TrainConfig(**{f.name: recorded[f.name] for f in dataclasses.fields(TrainConfig) if f.name in recorded})
+    by_split, report = load_sources(config.data, cache_dir=first_dir / "teacher_targets")
+    dev = split_dataset(by_split, config.seed, config.validation_share, config.test_share)["validation"]
+    loader = make_loader(dev, Preprocessor(first.preprocess_cfg, tokenizer, is_train=False), 64, labels=first.labels)
+    collected = collect_logits(first, loader, desc="dev (first)")
+    first_logits = collected.logits / float(first.temperature)
+    branched_logits = collect_logits(branched, loader, desc="dev (branched)").logits / float(branched.temperature)
+    ids = loader.dataset.source_ids
+
+    def score(logits: torch.Tensor) -> dict[str, float]:
+        scores = by_source(dataclasses.replace(collected, logits=logits), first.labels, ids, report.labels)
+        return {source_name(ref): r["macro_f1"] for ref, r in scores.items()}
+
+    weight, table = choose_pool_weight(first_logits, branched_logits, score, target, tolerance)
+    save_model_folder(pool_heads(first, branched, weight), tokenizer, out)
+    args = json.loads((branched_dir / "training_args.json").read_text())
+    record = {"weight": weight, "target": target, "tolerance": tolerance, "first": str(first_dir),
+              "branched": str(branched_dir), "dev_macro_f1": table}  # fmt: skip
+    write_json(out / "training_args.json", {**args, "pool": {k: v for k, v in record.items() if k != "dev_macro_f1"}})
+    write_json(out / "pool.json", record)
+    return record
