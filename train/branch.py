@@ -13,6 +13,7 @@ branched model's. Both heads are linear in the same normalised features, so this
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -92,26 +93,29 @@ def choose_pool_weight(
     branched: torch.Tensor,
     score: Callable[[torch.Tensor], dict[str, float]],
     target: str,
-    tolerance: float = 0.01,
+    rows: dict[str, int],
     grid: int = 21,
 ) -> tuple[float, list[dict[str, float]]]:
-    """The weight that scores best on `target` (a corpus the branch specialises in) among those that keep every
-    other corpus within `tolerance` of the first model's own dev score (`score`: logits -> per-corpus
-    macro-F1). Returns it and the whole grid's scores."""
+    """The weight that scores best on `target` (the corpus the branch specialises in) among those that keep every
+    other corpus within its own noise of the first model's dev score: one binomial standard error,
+    sqrt(s (1 - s) / n) for a score s on `rows[corpus]` dev rows (so a 71-row corpus may move more than a
+    4,000-row one). `score`: logits -> per-corpus macro-F1. Returns the weight and the whole grid's scores."""
     table = []
     for step in range(grid):
         weight = step / (grid - 1)
         table.append({"weight": weight, **score(pool_logits(first, branched, weight))})
     base = table[0]
-    keeps = [r for r in table if all(r[k] >= base[k] - tolerance for k in base if k not in ("weight", target))]
+    others = [k for k in base if k not in ("weight", target)]
+    noise = {k: math.sqrt(base[k] * (1 - base[k]) / max(rows[k], 1)) for k in others}
+    keeps = [r for r in table if all(r[k] >= base[k] - noise[k] for k in others)]
     best = max(keeps, key=lambda r: (round(r[target], 4), -r["weight"]))
     return best["weight"], table
 
 
-def pool_folder(first_dir: Path, branched_dir: Path, out: Path, target: str, tolerance: float = 0.01) -> dict:
+def pool_folder(first_dir: Path, branched_dir: Path, out: Path, target: str) -> dict:
     """Pool a finished branched run with the run it grew from into the model folder `out`, the weight chosen
-    on the dev splits of the first run's data (`choose_pool_weight`); writes `out`/pool.json (the weight and
-    every corpus's dev macro-F1 over the grid) and returns it."""
+    on the dev splits of the first run's data (`choose_pool_weight`); writes `out`/pool.json (the weight, each
+    corpus's dev rows and macro-F1 over the grid) and returns it."""
     import dataclasses
 
     from fusion.hub import load_model_folder
@@ -140,11 +144,12 @@ def pool_folder(first_dir: Path, branched_dir: Path, out: Path, target: str, tol
         scores = by_source(dataclasses.replace(collected, logits=logits), first.labels, ids, report.labels)
         return {source_name(ref): r["macro_f1"] for ref, r in scores.items()}
 
-    weight, table = choose_pool_weight(first_logits, branched_logits, score, target, tolerance)
+    rows = {source_name(ref): int((collected.source == index).sum()) for ref, index in ids.items()}
+    weight, table = choose_pool_weight(first_logits, branched_logits, score, target, rows)
     save_model_folder(pool_heads(first, branched, weight), tokenizer, out)
     args = json.loads((branched_dir / "training_args.json").read_text())
-    record = {"weight": weight, "target": target, "tolerance": tolerance, "first": str(first_dir),
-              "branched": str(branched_dir), "dev_macro_f1": table}  # fmt: skip
+    record = {"weight": weight, "target": target, "first": str(first_dir), "branched": str(branched_dir),
+              "dev_rows": rows, "dev_macro_f1": table}  # fmt: skip
     write_json(out / "training_args.json", {**args, "pool": {k: v for k, v in record.items() if k != "dev_macro_f1"}})
     write_json(out / "pool.json", record)
     return record
