@@ -12,10 +12,13 @@ branched model's. Both heads are linear in the same normalised features, so this
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -112,20 +115,40 @@ def choose_pool_weight(
     return best["weight"], table
 
 
-def pool_folder(first_dir: Path, branched_dir: Path, out: Path, target: str) -> dict:
-    """Pool a finished branched run with the run it grew from into the model folder `out`, the weight chosen
-    on the dev splits of the first run's data (`choose_pool_weight`); writes `out`/pool.json (the weight, each
-    corpus's dev rows and macro-F1 over the grid) and returns it."""
-    import dataclasses
+@dataclass
+class DevLogits:
+    """Both models' calibrated logits on the dev rows of the first run's data, and how to score them."""
 
+    collected: Any  # train.evaluate.Collected: labels, targets and source of every row (logits: the first's raw)
+    first: torch.Tensor
+    branched: torch.Tensor
+    names: list[str]
+    source_ids: dict[str, int]
+    source_labels: dict[str, list[str]]
+
+    def score(self, logits: torch.Tensor, metric: str = "macro_f1") -> dict[str, float]:
+        """Each corpus's `metric` (macro-F1 over its own labels) for these logits of the dev rows."""
+        from train.evaluate import by_source
+        from train.report import source_name
+
+        found = by_source(dataclasses.replace(self.collected, logits=logits), self.names, self.source_ids,
+                          self.source_labels)  # fmt: skip
+        return {source_name(ref): r[metric] for ref, r in found.items()}
+
+    def rows(self) -> dict[str, int]:
+        from train.report import source_name
+
+        return {source_name(ref): int((self.collected.source == i).sum()) for ref, i in self.source_ids.items()}
+
+
+def dev_logits(first_dir: Path, branched_dir: Path) -> DevLogits:
+    """Run both folders (the first run and a branch grown on it) over the first run's dev rows."""
     from fusion.hub import load_model_folder
     from fusion.preprocess import Preprocessor
     from train.config import TrainConfig
     from train.data import load_sources, split_dataset
-    from train.evaluate import by_source, collect_logits
-    from train.export import save_model_folder
+    from train.evaluate import collect_logits
     from train.loader import make_loader
-    from train.report import source_name, write_json
 
     first, tokenizer = load_model_folder(first_dir)
     branched, _ = load_model_folder(branched_dir)
@@ -136,16 +159,29 @@ def pool_folder(first_dir: Path, branched_dir: Path, out: Path, target: str) -> 
     dev = split_dataset(by_split, config.seed, config.validation_share, config.test_share)["validation"]
     loader = make_loader(dev, Preprocessor(first.preprocess_cfg, tokenizer, is_train=False), 64, labels=first.labels)
     collected = collect_logits(first, loader, desc="dev (first)")
-    first_logits = collected.logits / float(first.temperature)
-    branched_logits = collect_logits(branched, loader, desc="dev (branched)").logits / float(branched.temperature)
-    ids = loader.dataset.source_ids
+    return DevLogits(
+        collected=collected,
+        first=collected.logits / float(first.temperature),
+        branched=collect_logits(branched, loader, desc="dev (branched)").logits / float(branched.temperature),
+        names=list(first.labels),
+        source_ids=loader.dataset.source_ids,
+        source_labels=report.labels,
+    )
 
-    def score(logits: torch.Tensor) -> dict[str, float]:
-        scores = by_source(dataclasses.replace(collected, logits=logits), first.labels, ids, report.labels)
-        return {source_name(ref): r["macro_f1"] for ref, r in scores.items()}
 
-    rows = {source_name(ref): int((collected.source == index).sum()) for ref, index in ids.items()}
-    weight, table = choose_pool_weight(first_logits, branched_logits, score, target, rows)
+def pool_folder(first_dir: Path, branched_dir: Path, out: Path, target: str) -> dict:
+    """Pool a finished branched run with the run it grew from into the model folder `out`, the weight chosen
+    on the dev splits of the first run's data (`choose_pool_weight`); writes `out`/pool.json (the weight, each
+    corpus's dev rows and macro-F1 over the grid) and returns it."""
+    from fusion.hub import load_model_folder
+    from train.export import save_model_folder
+    from train.report import write_json
+
+    dev = dev_logits(first_dir, branched_dir)
+    rows = dev.rows()
+    weight, table = choose_pool_weight(dev.first, dev.branched, dev.score, target, rows)
+    first, tokenizer = load_model_folder(first_dir)
+    branched, _ = load_model_folder(branched_dir)
     save_model_folder(pool_heads(first, branched, weight), tokenizer, out)
     args = json.loads((branched_dir / "training_args.json").read_text())
     record = {"weight": weight, "target": target, "first": str(first_dir), "branched": str(branched_dir),
