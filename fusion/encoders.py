@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,12 +71,13 @@ class TextTower(nn.Module):
                                  f"layers; got {pooling!r}, branch_at={branch_at}.")  # fmt: skip
             self.branch = nn.ModuleList(copy.deepcopy(layer) for layer in layers[branch_at:])
             self.model.requires_grad_(False)
-            self._stem: dict[str, Any] = {}  # what the first branched layer receives, caught on the way
+            self._stem: dict[int, tuple] = {}  # what the first branched layer receives, caught per thread
             layers[branch_at].register_forward_pre_hook(self._catch_stem, with_kwargs=True)
         self.dim = self.width * (2 if self.branch is not None else 1)
 
     def _catch_stem(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
-        self._stem = {"hidden": args[0], "mask": args[1] if len(args) > 1 else kwargs.get("attention_mask")}
+        mask = args[1] if len(args) > 1 else kwargs.get("attention_mask")
+        self._stem[threading.get_ident()] = (args[0], mask)  # servers call one model from several threads
 
     def requires_grad_(self, requires_grad: bool = True) -> TextTower:
         super().requires_grad_(requires_grad)
@@ -97,7 +99,7 @@ class TextTower(nn.Module):
         first = self._pool(out.last_hidden_state, attention_mask)
         if self.branch is None:
             return first
-        hidden, mask = self._stem.pop("hidden"), self._stem.pop("mask")
+        hidden, mask = self._stem.pop(threading.get_ident())
         for layer in self.branch:
             hidden = layer(hidden, mask)
             hidden = hidden[0] if isinstance(hidden, tuple) else hidden  # older transformers return tuples

@@ -54,6 +54,28 @@ def test_a_grown_branch_answers_as_the_model_and_trains_only_itself():
         grow_text_branch(grown, 1)
 
 
+def test_a_branched_model_answers_each_thread_its_own_texts():
+    """The branch reads what the shared layers give it for this call, also when threads share the model."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    grown = grow_text_branch(_tiny(), 1)
+    with torch.no_grad():
+        grown.text.branch[0].output.dense.weight.add_(0.3)
+        grown.text_head.weight.normal_()
+    grown.eval()
+    texts = [f"text number {i} " + "word " * (i % 7) for i in range(40)]
+
+    def answer(text):
+        batch = grown.tokenizer([text], return_tensors="pt")
+        with torch.no_grad():
+            return grown(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).text_logits[0]
+
+    alone = [answer(t) for t in texts]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(answer, texts))
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(alone, together, strict=True))
+
+
 def test_a_branched_model_saves_and_loads_back(tmp_path):
     grown = grow_text_branch(_tiny(), 1)
     with torch.no_grad():
