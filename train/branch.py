@@ -37,12 +37,11 @@ def grow_text_branch(model: EmotionFusionModel, at: int) -> EmotionFusionModel:
     grown = EmotionFusionModel(**config)
     state = grown.state_dict()
     state.update({k: v for k, v in model.state_dict().items() if k in state and state[k].shape == v.shape})
-    layers = model.text.model.encoder.layer
     for i in range(len(grown.text.branch)):
         prefix = f"text.model.encoder.layer.{at + i}."
         state.update({f"text.branch.{i}.{k[len(prefix):]}": v for k, v in model.state_dict().items()
                       if k.startswith(prefix)})  # fmt: skip
-    if grown.text_embed.branch_norm is not None and len(layers):
+    if grown.text_embed.branch_norm is not None:
         state.update({f"text_embed.branch_norm.{k}": v for k, v in model.text_embed.norm.state_dict().items()})
     state["text_embed.placeholder"] = model.text_embed.placeholder.repeat(2)
     state["text_head.weight"] = torch.cat([model.text_head.weight, torch.zeros_like(model.text_head.weight)], 1)
@@ -81,7 +80,7 @@ def check_shared(first: EmotionFusionModel, branched: EmotionFusionModel) -> Non
     if branched.text is None or branched.text.branch is None:
         raise ValueError("The second model has no text branch (grow one with --text-branch-at).")
     ours, theirs = first.state_dict(), branched.state_dict()
-    differ = [k for k in ours if k.startswith(SHARED) and not torch.equal(ours[k], theirs.get(k, ours[k] + 1))]
+    differ = [k for k in ours if k.startswith(SHARED) and (k not in theirs or not torch.equal(ours[k], theirs[k]))]
     if differ or first.labels != branched.labels:
         raise ValueError(f"The branched model was not grown from this one: {differ[:3] or 'labels'} differ.")
 
@@ -125,6 +124,7 @@ class DevLogits:
     names: list[str]
     source_ids: dict[str, int]
     source_labels: dict[str, list[str]]
+    models: tuple[EmotionFusionModel, EmotionFusionModel, Any]  # the first, the branched, the tokenizer
 
     def score(self, logits: torch.Tensor, metric: str = "macro_f1") -> dict[str, float]:
         """Each corpus's `metric` (macro-F1 over its own labels) for these logits of the dev rows."""
@@ -166,6 +166,7 @@ def dev_logits(first_dir: Path, branched_dir: Path) -> DevLogits:
         names=list(first.labels),
         source_ids=loader.dataset.source_ids,
         source_labels=report.labels,
+        models=(first, branched, tokenizer),
     )
 
 
@@ -173,15 +174,13 @@ def pool_folder(first_dir: Path, branched_dir: Path, out: Path, target: str) -> 
     """Pool a finished branched run with the run it grew from into the model folder `out`, the weight chosen
     on the dev splits of the first run's data (`choose_pool_weight`); writes `out`/pool.json (the weight, each
     corpus's dev rows and macro-F1 over the grid) and returns it."""
-    from fusion.hub import load_model_folder
     from train.export import save_model_folder
     from train.report import write_json
 
     dev = dev_logits(first_dir, branched_dir)
     rows = dev.rows()
     weight, table = choose_pool_weight(dev.first, dev.branched, dev.score, target, rows)
-    first, tokenizer = load_model_folder(first_dir)
-    branched, _ = load_model_folder(branched_dir)
+    first, branched, tokenizer = dev.models
     save_model_folder(pool_heads(first, branched, weight), tokenizer, out)
     args = json.loads((branched_dir / "training_args.json").read_text())
     record = {"weight": weight, "target": target, "first": str(first_dir), "branched": str(branched_dir),

@@ -133,7 +133,7 @@ BRANCHES = {
     # paths. The first is `text-mix` (ten corpora); the second a copy of its top three layers over the shared lower
     # three, trained on GoEmotions alone with the first path fixed. The two calibrated heads are pooled with the
     # weight that serves Reddit best while every other corpus stays within its dev split's noise of the mix's own
-    # dev macro-F1 (`train.branch`). A text would cost the mix's encoder plus three layers (1.44x).
+    # dev macro-F1 (`train.branch`). A text would cost the encoder plus three layers (1.40x fp32, 1.46x int8).
     "text-branch": Branch(
         serves=False,
         modality="text",
@@ -196,11 +196,14 @@ def sources(name: str, args: argparse.Namespace) -> list[str]:
     return [os.path.relpath(ref) for ref in refs] if args.data_root == DATA_ROOT else refs
 
 
+def stages(name: str) -> list[str]:
+    """The stages a recipe starts from or distils (trained first when missing)."""
+    return list(dict.fromkeys(filter(None, (BRANCHES[name].start, BRANCHES[name].teacher))))
+
+
 def stage_data(name: str) -> list[str]:
-    """The data a recipe reads with the stages it starts from and distils (trained first when missing)."""
-    branch = BRANCHES[name]
-    stages = dict.fromkeys(filter(None, (branch.start, branch.teacher)))
-    return [source for stage in stages for source in stage_data(stage)] + list(branch.local)
+    """The data a recipe reads with the stages before it."""
+    return [source for stage in stages(name) for source in stage_data(stage)] + list(BRANCHES[name].local)
 
 
 def train_argv(name: str, args: argparse.Namespace) -> list[str]:
@@ -221,7 +224,7 @@ def train_branch(name: str, args: argparse.Namespace) -> None:
 
     if args.resume and (args.run_dir / "model.safetensors").is_file():
         return  # finished already
-    for stage in dict.fromkeys(filter(None, (BRANCHES[name].teacher, BRANCHES[name].start))):
+    for stage in stages(name):
         if not (stage_folder(stage) / "model.safetensors").is_file():  # its full recipe, resumable
             train_branch(stage, argparse.Namespace(**{**vars(args), "run_dir": stage_folder(stage), "resume": True,
                                                       "epochs": None}))  # fmt: skip
