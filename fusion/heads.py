@@ -45,3 +45,33 @@ class FusionHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.mlp(x)
+
+
+class RoutedHead(nn.Module):
+    """Several linear heads over the same features and a router that reads which kind of text it is: the logits
+    are the router's softmax weights times each head's logits, summed. One route is a plain linear head; with
+    every route's logits shifted alike the answer shifts alike (so a logit adjustment still folds into biases)."""
+
+    def __init__(self, dim: int, num_labels: int, routes: int):
+        super().__init__()
+        self.routes, self.num_labels = routes, num_labels
+        self.heads = nn.Linear(dim, routes * num_labels)
+        self.router = nn.Linear(dim, routes)
+
+    def route_weights(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, routes): how much each route's head counts for each row."""
+        return self.router(x).softmax(dim=-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.heads(x).view(len(x), self.routes, self.num_labels)
+        return (self.route_weights(x).unsqueeze(-1) * logits).sum(dim=1)
+
+    @torch.no_grad()
+    def shift(self, shift: torch.Tensor) -> None:
+        """Add `shift` (one value per label) to every route's logits."""
+        self.heads.bias.view(self.routes, self.num_labels).add_(shift.to(self.heads.bias))
+
+
+def text_head(dim: int, num_labels: int, routes: int = 1) -> nn.Module:
+    """The text tower's head: linear, or with `routes` > 1 a `RoutedHead`."""
+    return RoutedHead(dim, num_labels, routes) if routes > 1 else nn.Linear(dim, num_labels)

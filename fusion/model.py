@@ -32,7 +32,7 @@ from fusion.encoders import (
     text_spec,
     text_tower_config,
 )
-from fusion.heads import FusionHead, ModalityEmbedding
+from fusion.heads import FusionHead, ModalityEmbedding, RoutedHead, text_head
 from fusion.labels import NUM_LABELS, id2label
 from fusion.preprocess import PreprocessCfg, load_tokenizer
 
@@ -80,6 +80,7 @@ class EmotionFusionModel(nn.Module, PyTorchModelHubMixin, **CARD_METADATA):
         preprocess: dict[str, Any] | None = None,
         text_norm: bool = True,
         image_norm: bool = True,
+        text_routes: int = 1,
     ):
         super().__init__()
         self.labels = list(labels or id2label.values())
@@ -105,7 +106,8 @@ class EmotionFusionModel(nn.Module, PyTorchModelHubMixin, **CARD_METADATA):
             else None
         )
         self.image_embed = ModalityEmbedding(self.image.dim, normalize=image_norm) if self.image else None
-        self.text_head = nn.Linear(self.text.dim, num_labels) if self.text else None
+        # text_routes > 1: a head per kind of text and a router between them (`train.route`)
+        self.text_head = text_head(self.text.dim, num_labels, text_routes) if self.text else None
         self.image_head = nn.Linear(self.image.dim, num_labels) if self.image else None
         self.head = None
         if fusion == "concat":
@@ -166,7 +168,10 @@ class EmotionFusionModel(nn.Module, PyTorchModelHubMixin, **CARD_METADATA):
         if self.head is not None:
             heads.append(self.head.mlp[-1])
         for head in heads:
-            head.bias.add_(shift.to(head.bias))
+            if isinstance(head, RoutedHead):
+                head.shift(shift)
+            else:
+                head.bias.add_(shift.to(head.bias))
 
     def train(self, mode: bool = True) -> EmotionFusionModel:
         """Frozen towers stay in eval mode, so BatchNorm statistics and dropout never change them."""

@@ -145,18 +145,14 @@ def dev_logits(first_dir: Path, branched_dir: Path) -> DevLogits:
     """Run both folders (the first run and a branch grown on it) over the first run's dev rows."""
     from fusion.hub import load_model_folder
     from fusion.preprocess import Preprocessor
-    from train.config import TrainConfig
-    from train.data import load_sources, split_dataset
     from train.evaluate import collect_logits
     from train.loader import make_loader
 
     first, tokenizer = load_model_folder(first_dir)
     branched, _ = load_model_folder(branched_dir)
     check_shared(first, branched)
-    recorded = json.loads((first_dir / "training_args.json").read_text())
-    config = TrainConfig(**{f.name: recorded[f.name] for f in dataclasses.fields(TrainConfig) if f.name in recorded})
-    by_split, report = load_sources(config.data, cache_dir=first_dir / "teacher_targets")
-    dev = split_dataset(by_split, config.seed, config.validation_share, config.test_share)["validation"]
+    splits, report, _ = run_splits(first_dir)
+    dev = splits["validation"]
     loader = make_loader(dev, Preprocessor(first.preprocess_cfg, tokenizer, is_train=False), 64, labels=first.labels)
     collected = collect_logits(first, loader, desc="dev (first)")
     return DevLogits(
@@ -168,6 +164,18 @@ def dev_logits(first_dir: Path, branched_dir: Path) -> DevLogits:
         source_labels=report.labels,
         models=(first, branched, tokenizer),
     )
+
+
+def run_splits(run_dir: Path) -> tuple[Any, Any, Any]:
+    """(splits, data report, `TrainConfig`) of a finished run's data, split as its training split it (the teacher
+    targets its training cached are read back)."""
+    from train.config import TrainConfig
+    from train.data import load_sources, split_dataset
+
+    recorded = json.loads((run_dir / "training_args.json").read_text())
+    config = TrainConfig(**{f.name: recorded[f.name] for f in dataclasses.fields(TrainConfig) if f.name in recorded})
+    by_split, report = load_sources(config.data, cache_dir=run_dir / "teacher_targets")
+    return split_dataset(by_split, config.seed, config.validation_share, config.test_share), report, config
 
 
 def pool_folder(first_dir: Path, branched_dir: Path, out: Path, target: str) -> dict:

@@ -46,6 +46,7 @@ def combine(text_source: str | Path, image_source: str | Path) -> tuple[EmotionF
         },
         text_norm=text_model.config.get("text_norm", True),
         image_norm=image_model.config.get("image_norm", True),
+        text_routes=text_model.config.get("text_routes", 1),
     )
     state = model.state_dict()
     for modality, branch in (("text", text_model), ("image", image_model)):
@@ -57,9 +58,10 @@ def combine(text_source: str | Path, image_source: str | Path) -> tuple[EmotionF
 
 @torch.no_grad()
 def branch_state(model: EmotionFusionModel, modality: str) -> dict[str, torch.Tensor]:
-    """One branch's tensors, its head divided by the model's temperature (what its predictor served)."""
+    """One branch's tensors, its head (each route's, when routed) divided by the model's temperature (what its predictor served)."""
     temperature = float(model.temperature)
     state = {k: v.clone() for k, v in model.state_dict().items() if k.startswith(BRANCH_PARTS[modality])}
-    for key in (f"{modality}_head.weight", f"{modality}_head.bias"):
+    head = f"{modality}_head.heads." if f"{modality}_head.heads.weight" in state else f"{modality}_head."
+    for key in (f"{head}weight", f"{head}bias"):  # a routed head's router is not divided: its weights are shares
         state[key] = state[key] / temperature
     return state

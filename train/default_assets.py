@@ -59,6 +59,8 @@ class Branch:
     start: str | None = None  # a stage whose run (trained first if missing) this one starts from (--init-from)
     pool_target: str | None = None  # the run grows a text branch that specialises in this corpus; served pooled
     # with the run it started from, the weight chosen on dev (`train.branch.pool_folder`)
+    route: bool = False  # the run grows a text branch; served routed with the run it started from: a head per
+    # corpus of that run's data and a router between them (`train.route.route_folder`)
 
 
 def corpus(name: str, share: float) -> str:
@@ -232,9 +234,16 @@ def train_branch(name: str, args: argparse.Namespace) -> None:
 
 
 def pooled_folder(name: str, args: argparse.Namespace) -> Path:
-    """The folder a branch serves: its run, or for a grown text branch its run pooled with the run it started
-    from (made once; again unless --resume finds it)."""
+    """The folder a branch serves: its run, or for a grown text branch its run pooled or routed with the run it
+    started from (made once; again unless --resume finds it)."""
     branch = BRANCHES[name]
+    if branch.route:
+        from train.route import route_folder
+
+        out = args.run_dir / "routed"
+        if not (args.resume and (out / "model.safetensors").is_file()):
+            route_folder(stage_folder(branch.start), args.run_dir, out)
+        return out
     if branch.pool_target is None:
         return args.run_dir
     from train.branch import pool_folder

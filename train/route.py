@@ -1,0 +1,221 @@
+"""A text branch whose class prior and Reddit weight depend on the kind of text it reads.
+
+One class-prior adjustment (tau) and one pool weight for every text trade the corpora against each other: Reddit
+and TV dialogue want "neutral" said often, tweets without a neutral label want the common labels pushed down,
+and only Reddit wants the Reddit branch (docs/training.md). Here each corpus of the first run's data gets its own
+route: the pool of the two calibrated heads (`train.branch`) at its own tau and weight. A router (multinomial
+logistic regression on the head's input features, fitted on training rows, every corpus counting alike) says
+how much a text looks like each corpus, and the model serves the router's weights times the routes' logits
+(`fusion.heads.RoutedHead`). Each route's (tau, weight) is chosen on the dev splits, by coordinate ascent on the
+mean of the corpora's dev macro-F1 (the mix's own selection rule), so a text from no corpus gets a blend of the
+routes of those it resembles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from fusion.model import EmotionFusionModel
+from train.branch import calibrated_head, check_shared
+
+TAUS = (0.0, 0.25, 0.5, 0.75, 1.0)
+WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+
+
+def head_inputs(model: EmotionFusionModel, loader, desc: str) -> tuple[Any, torch.Tensor]:
+    """(`train.evaluate.Collected` of the text logits, the text head's input features) over a loader's rows."""
+    from train.evaluate import collect_logits
+
+    feats: list[torch.Tensor] = []
+    handle = model.text_head.register_forward_hook(lambda _module, args, _out: feats.append(args[0].float().cpu()))
+    try:
+        collected = collect_logits(model, loader, desc=desc, output="text_logits")
+    finally:
+        handle.remove()
+    return collected, torch.cat(feats)
+
+
+def fit_router(feats: torch.Tensor, source: torch.Tensor, routes: int, decay: float = 1e-3, steps: int = 200):
+    """A linear layer features -> routes, fitted by L-BFGS on the rows' source ids (cross-entropy with each
+    source weighted by the inverse of its row count, plus `decay` x the squared weights)."""
+    feats, source = feats.clone(), source.clone()  # tensors made in inference mode cannot take part in autograd
+    counts = torch.bincount(source, minlength=routes).clamp(min=1).float()
+    weight = len(source) / (routes * counts)
+    router = nn.Linear(feats.shape[1], routes)
+    optimizer = torch.optim.LBFGS(router.parameters(), max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(router(feats), source, weight=weight) + decay * router.weight.square().sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(closure)
+    return router.requires_grad_(False)
+
+
+@dataclasses.dataclass
+class Routes:
+    """The two models' heads as each route's (tau, weight) makes them, over given features."""
+
+    first_weight: torch.Tensor  # the first model's calibrated head, padded to read both paths' features
+    first_bias: torch.Tensor
+    branched_weight: torch.Tensor
+    branched_bias: torch.Tensor
+    log_prior: torch.Tensor  # the first run's training prior; its logits were adjusted by `own_tau` x this
+    own_tau: float
+
+    def head(self, tau: float, weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """One route's weight and bias: the pool of the calibrated heads, the first re-adjusted to `tau`."""
+        bias = self.first_bias + (self.own_tau - tau) * self.log_prior
+        return (
+            (1 - weight) * self.first_weight + weight * self.branched_weight,
+            (1 - weight) * bias + weight * self.branched_bias,
+        )
+
+    def logits(self, feats: torch.Tensor, tau: float, weight: float) -> torch.Tensor:
+        w, b = self.head(tau, weight)
+        return feats @ w.T + b
+
+
+@torch.no_grad()
+def routes_of(first: EmotionFusionModel, branched: EmotionFusionModel, calibration: dict[str, Any]) -> Routes:
+    """`Routes` from the first run, its calibration (its metrics.json) and the branch grown on it."""
+    check_shared(first, branched)
+    adjusted = calibration["logit_adjustment"]
+    w_first, b_first = calibrated_head(first)
+    w_branched, b_branched = calibrated_head(branched)
+    prior = torch.tensor([adjusted["prior"][name] for name in first.labels])
+    return Routes(
+        first_weight=torch.cat([w_first, torch.zeros_like(w_first)], dim=1),
+        first_bias=b_first,
+        branched_weight=w_branched,
+        branched_bias=b_branched,
+        log_prior=prior.log() / float(first.temperature),
+        own_tau=float(adjusted["tau"]),
+    )
+
+
+def choose_routes(
+    routes: Routes, feats: torch.Tensor, shares: torch.Tensor, score, sweeps: int = 3
+) -> tuple[list[tuple[float, float]], list[dict[str, Any]]]:
+    """Each route's (tau, weight): coordinate ascent on the mean of `score(logits)` (per-corpus dev macro-F1) over
+    the grid TAUS x WEIGHTS, from every route at the first model's own answer (its tau, weight 0); a route moves
+    only for a gain of at least 1e-4. `shares`: the router's weights of the dev rows. Returns the choice and
+    each accepted step."""
+    taus = sorted({*TAUS, routes.own_tau})
+    grid = [(tau, weight) for tau in taus for weight in WEIGHTS]
+    cache = {config: routes.logits(feats, *config) for config in grid}
+    chosen = [(routes.own_tau, 0.0)] * shares.shape[1]
+    current = sum(shares[:, k : k + 1] * cache[c] for k, c in enumerate(chosen))
+
+    def mean(logits: torch.Tensor) -> float:
+        found = score(logits)
+        return sum(found.values()) / len(found)
+
+    best = mean(current)
+    steps = [{"route": None, "tau": routes.own_tau, "weight": 0.0, "mean": best}]
+    for _ in tqdm(range(sweeps), desc="routes", leave=False):
+        moved = False
+        for k in range(len(chosen)):
+            rest = current - shares[:, k : k + 1] * cache[chosen[k]]
+            for config in grid:
+                trial = rest + shares[:, k : k + 1] * cache[config]
+                value = mean(trial)
+                if value > best + 1e-4:
+                    best, chosen[k], current, moved = value, config, trial, True
+                    steps.append({"route": k, "tau": config[0], "weight": config[1], "mean": value})
+        if not moved:
+            break
+    return chosen, steps
+
+
+@torch.no_grad()
+def routed_model(
+    branched: EmotionFusionModel, routes: Routes, chosen: list[tuple[float, float]], router: nn.Linear
+) -> EmotionFusionModel:
+    """The branched model with a `RoutedHead`: one route per (tau, weight) in `chosen`, `router` between them."""
+    model = EmotionFusionModel(**{**branched.config, "temperature": 1.0, "text_routes": len(chosen)})
+    state = model.state_dict()
+    state.update({k: v for k, v in branched.state_dict().items() if not k.startswith("text_head.")})
+    heads = [routes.head(*config) for config in chosen]
+    state["text_head.heads.weight"] = torch.cat([w for w, _ in heads])
+    state["text_head.heads.bias"] = torch.cat([b for _, b in heads])
+    state["text_head.router.weight"], state["text_head.router.bias"] = router.weight, router.bias
+    model.load_state_dict(state, strict=True)
+    model.tokenizer = branched.tokenizer
+    return model.eval()
+
+
+def sample_per_source(ds, rows: int, seed: int = 0):
+    """At most `rows` rows of each source of `ds` (its "source" column), drawn at random."""
+    generator = torch.Generator().manual_seed(seed)
+    by_source: dict[str, list[int]] = {}
+    for index, source in enumerate(ds["source"]):
+        by_source.setdefault(source, []).append(index)
+    picked = []
+    for indices in by_source.values():
+        order = torch.randperm(len(indices), generator=generator)[:rows]
+        picked += [indices[i] for i in order.tolist()]
+    return ds.select(sorted(picked))
+
+
+def route_folder(first_dir: Path, branched_dir: Path, out: Path, train_rows: int = 2000) -> dict:
+    """Route a finished branched run and the run it grew from into the model folder `out`: the router fitted on
+    at most `train_rows` training rows of each corpus of the first run's data, each route's (tau, weight) chosen
+    on its dev rows (`choose_routes`). Writes `out`/route.json (the routes, the router's dev accuracy, each
+    corpus's dev macro-F1 for the first model alone and routed) and returns it."""
+    from fusion.hub import load_model_folder
+    from fusion.preprocess import Preprocessor
+    from train.branch import DevLogits, run_splits
+    from train.export import save_model_folder
+    from train.loader import make_loader
+    from train.report import source_name, write_json
+
+    first, tokenizer = load_model_folder(first_dir)
+    branched, _ = load_model_folder(branched_dir)
+    calibration = json.loads((first_dir / "metrics.json").read_text())["calibration"]
+    routes = routes_of(first, branched, calibration)
+    splits, report, config = run_splits(first_dir)
+    preprocessor = Preprocessor(first.preprocess_cfg, tokenizer, is_train=False)
+    dev_loader = make_loader(splits["validation"], preprocessor, 64, labels=first.labels)
+    train_sample = sample_per_source(splits["train"], train_rows, config.seed)
+    train_loader = make_loader(train_sample, preprocessor, 64, labels=first.labels)
+    source_ids = dev_loader.dataset.source_ids
+    if train_loader.dataset.source_ids != source_ids:
+        raise ValueError("Every corpus needs training and dev rows to be routed to.")
+    collected, dev_feats = head_inputs(branched, dev_loader, "dev rows")
+    train_collected, train_feats = head_inputs(branched, train_loader, "training rows")
+    router = fit_router(train_feats, train_collected.source, len(source_ids))
+    shares = router(dev_feats).softmax(dim=-1)
+    dev = DevLogits(collected, routes.logits(dev_feats, routes.own_tau, 0.0), routes.logits(dev_feats, routes.own_tau, 1.0),
+                    list(first.labels), source_ids, report.labels, (first, branched, tokenizer))  # fmt: skip
+    chosen, steps = choose_routes(routes, dev_feats, shares, dev.score)
+    model = routed_model(branched, routes, chosen, router)
+    save_model_folder(model, tokenizer, out)
+    names = [source_name(ref) for ref in source_ids]
+    with torch.no_grad():
+        routed_logits = model.text_head(dev_feats)
+    record = {
+        "first": str(first_dir),
+        "branched": str(branched_dir),
+        "routes": [{"corpus": n, "tau": t, "weight": w} for n, (t, w) in zip(names, chosen)],
+        "router_dev_accuracy": float((shares.argmax(dim=1) == collected.source).float().mean()),
+        "router_train_rows": train_rows,
+        "dev_rows": dev.rows(),
+        "dev_macro_f1": {"first": dev.score(dev.first), "routed": dev.score(routed_logits)},
+        "dev_weighted_f1": {"first": dev.score(dev.first, "weighted_f1"), "routed": dev.score(routed_logits, "weighted_f1")},
+        "steps": steps,
+    }  # fmt: skip
+    args = json.loads((branched_dir / "training_args.json").read_text())
+    write_json(out / "training_args.json", {**args, "route": {k: record[k] for k in ("first", "branched", "routes")}})
+    write_json(out / "route.json", record)
+    return record
