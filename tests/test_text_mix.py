@@ -189,4 +189,4 @@ def test_the_text_mix_names_every_corpus_with_its_labels_and_share(tmp_path):
     assert specs["goemotions"].teacher == "runs/default-text-goemotions" == argv[argv.index("--init-from") + 1]
     assert sum(fixed_shares(data).values()) == pytest.approx(1.0) and len(fixed_shares(data)) == len(data) == 10
     assert BRANCHES["text-mix"].teacher == BRANCHES["text-mix"].start == "text-goemotions"
-    assert not BRANCHES["text-mix"].serves and BRANCHES["text-branch"].start == "text-mix"
+    assert not BRANCHES["text-mix"].serves and BRANCHES["text"].start == "text-mix" and BRANCHES["text"].route

@@ -5,6 +5,7 @@ exactly the routes it chose on dev."""
 import argparse
 import json
 
+import pytest
 import torch
 
 from fusion.encoders import DEFAULT_MODEL
@@ -13,7 +14,7 @@ from fusion.hub import load_model_folder
 from fusion.predictor import EmotionPredictor
 from tests.test_text_branch import TEXTS, _logits
 from tests.test_text_mix import _rows, _split_folder, _tiny_branch
-from train.route import fit_router
+from train.route import Routes, choose_routes, fit_router
 
 
 def test_a_routed_head_is_its_routes_weighted_by_the_router_and_shifts_like_one_head():
@@ -41,6 +42,24 @@ def test_the_router_tells_apart_what_differs():
     assert all((found[test == k] == k).float().mean() > 0.9 for k in range(3))  # the small ones are not swamped
 
 
+def test_each_route_takes_the_prior_its_own_corpus_wants():
+    """Two corpora scored by how high the first label's logit is (one wants it up, one down): the ascent gives
+    each route the adjustment its corpus wants (tau 0 raises it, tau 1 lowers it, weight 0 keeps all of the
+    first model's prior), and a route without dev rows stays at the first model's own answer."""
+    one_hot = torch.nn.functional.one_hot(torch.tensor(0), 7).float()
+    zeros = torch.zeros(7, 4)
+    routes = Routes(zeros, torch.zeros(7), zeros, torch.zeros(7), log_prior=one_hot, own_tau=0.5)
+    feats = torch.zeros(6, 4)
+    shares = torch.tensor([[1.0, 0, 0]] * 3 + [[0, 1.0, 0]] * 3)
+
+    def score(logits):
+        return {"up": float(logits[:3, 0].mean()), "down": -float(logits[3:, 0].mean())}
+
+    chosen, steps = choose_routes(routes, feats, shares, score, free=[0, 1])
+    assert chosen == [(0.0, 0.0), (1.0, 0.0), (0.5, 0.0)]
+    assert steps[0]["mean"] == 0.0 and steps[-1]["mean"] == pytest.approx(0.5)
+
+
 def test_a_recipe_that_routes_a_grown_branch_serves_the_routes_it_chose(tmp_path, monkeypatch, fresh_accelerate_state):
     """The routed folder answers as route.json says: the router's shares of each corpus's (tau, weight) pool of
     the two calibrated heads; it loads back through the predictor, also int8 and combined with a face branch."""
@@ -59,7 +78,7 @@ def test_a_recipe_that_routes_a_grown_branch_serves_the_routes_it_chose(tmp_path
     monkeypatch.chdir(tmp_path)
     args = argparse.Namespace(data_root=data, online=False, resume=True, epochs=None, run_dir=tmp_path / "branch")
     default_assets.train_branch("tiny", args)
-    served = default_assets.pooled_folder("tiny", args)
+    served = default_assets.served_folder("tiny", args)
     assert served == tmp_path / "branch" / "routed"
     record = json.loads((served / "route.json").read_text())
     assert [r["corpus"] for r in record["routes"]] == ["reddit", "talk"] and record["dev_rows"] == {

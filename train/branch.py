@@ -1,21 +1,19 @@
-"""A second text path beside a trained text branch, and the two heads pooled into the one the default serves.
+"""A second text path beside a trained text branch, and both paths' answers on the dev splits.
 
 `grow_text_branch` gives a text model's tower a branch: a copy of its encoder's layers from `at` up, fed by the
 shared lower layers (`fusion.encoders.TextTower`); the head reads both paths and starts as the model's own
 answer. Trained on one corpus (`python -m train --init-from MIX --text-branch-at 3`), the branch specialises
 while the shared encoder and the first path stay as they were.
 
-`pool_heads` makes one text branch of the two: its head is (1 - w) x the first model's calibrated head + w x the
-branched model's. Both heads are linear in the same normalised features, so this is exactly the log-linear pool
-(a weighted product) of the two calibrated answers; `choose_pool_weight` picks w on the dev splits.
+Both heads are linear in the same normalised features, so a weighted sum of the two calibrated heads serves
+exactly the log-linear pool (a weighted product) of the two answers: `train.route` serves a pool per kind of
+text; `dev_logits` gives both models' calibrated logits on the dev rows (`bench/pool_grid.py`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,23 +50,6 @@ def grow_text_branch(model: EmotionFusionModel, at: int) -> EmotionFusionModel:
     return grown.train(model.training)
 
 
-@torch.no_grad()
-def pool_heads(first: EmotionFusionModel, branched: EmotionFusionModel, weight: float) -> EmotionFusionModel:
-    """The branched model with its text head replaced by the pool of both models' calibrated heads."""
-    if not 0.0 <= weight <= 1.0:
-        raise ValueError(f"The pool weight must lie in [0, 1], got {weight}.")
-    check_shared(first, branched)
-    pooled = EmotionFusionModel(**{**branched.config, "temperature": 1.0})
-    pooled.load_state_dict(branched.state_dict(), strict=True)
-    w_first, b_first = calibrated_head(first)
-    w_branched, b_branched = calibrated_head(branched)
-    w_first = torch.cat([w_first, torch.zeros_like(w_first)], dim=1)
-    pooled.text_head.weight.copy_((1 - weight) * w_first + weight * w_branched)
-    pooled.text_head.bias.copy_((1 - weight) * b_first + weight * b_branched)
-    pooled.tokenizer = branched.tokenizer
-    return pooled.eval()
-
-
 def calibrated_head(model: EmotionFusionModel) -> tuple[torch.Tensor, torch.Tensor]:
     """The text head's weight and bias divided by the model's temperature (what its predictor serves)."""
     temperature = float(model.temperature)
@@ -88,30 +69,6 @@ def check_shared(first: EmotionFusionModel, branched: EmotionFusionModel) -> Non
 def pool_logits(first: torch.Tensor, branched: torch.Tensor, weight: float) -> torch.Tensor:
     """What `pool_heads` serves, from the two models' calibrated logits."""
     return (1 - weight) * first + weight * branched
-
-
-def choose_pool_weight(
-    first: torch.Tensor,
-    branched: torch.Tensor,
-    score: Callable[[torch.Tensor], dict[str, float]],
-    target: str,
-    rows: dict[str, int],
-    grid: int = 21,
-) -> tuple[float, list[dict[str, float]]]:
-    """The weight that scores best on `target` (the corpus the branch specialises in) among those that keep every
-    other corpus within its own noise of the first model's dev score: one binomial standard error,
-    sqrt(s (1 - s) / n) for a score s on `rows[corpus]` dev rows (so a 71-row corpus may move more than a
-    4,000-row one). `score`: logits -> per-corpus macro-F1. Returns the weight and the whole grid's scores."""
-    table = []
-    for step in range(grid):
-        weight = step / (grid - 1)
-        table.append({"weight": weight, **score(pool_logits(first, branched, weight))})
-    base = table[0]
-    others = [k for k in base if k not in ("weight", target)]
-    noise = {k: math.sqrt(base[k] * (1 - base[k]) / max(rows[k], 1)) for k in others}
-    keeps = [r for r in table if all(r[k] >= base[k] - noise[k] for k in others)]
-    best = max(keeps, key=lambda r: (round(r[target], 4), -r["weight"]))
-    return best["weight"], table
 
 
 @dataclass
@@ -176,23 +133,3 @@ def run_splits(run_dir: Path) -> tuple[Any, Any, Any]:
     config = TrainConfig(**{f.name: recorded[f.name] for f in dataclasses.fields(TrainConfig) if f.name in recorded})
     by_split, report = load_sources(config.data, cache_dir=run_dir / "teacher_targets")
     return split_dataset(by_split, config.seed, config.validation_share, config.test_share), report, config
-
-
-def pool_folder(first_dir: Path, branched_dir: Path, out: Path, target: str) -> dict:
-    """Pool a finished branched run with the run it grew from into the model folder `out`, the weight chosen
-    on the dev splits of the first run's data (`choose_pool_weight`); writes `out`/pool.json (the weight, each
-    corpus's dev rows and macro-F1 over the grid) and returns it."""
-    from train.export import save_model_folder
-    from train.report import write_json
-
-    dev = dev_logits(first_dir, branched_dir)
-    rows = dev.rows()
-    weight, table = choose_pool_weight(dev.first, dev.branched, dev.score, target, rows)
-    first, branched, tokenizer = dev.models
-    save_model_folder(pool_heads(first, branched, weight), tokenizer, out)
-    args = json.loads((branched_dir / "training_args.json").read_text())
-    record = {"weight": weight, "target": target, "first": str(first_dir), "branched": str(branched_dir),
-              "dev_rows": rows, "dev_macro_f1": table}  # fmt: skip
-    write_json(out / "training_args.json", {**args, "pool": {k: v for k, v in record.items() if k != "dev_macro_f1"}})
-    write_json(out / "pool.json", record)
-    return record

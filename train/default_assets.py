@@ -3,7 +3,7 @@
     python -m train.default_assets face  [--data-root ../shared/data] [--run-dir DIR] [--resume]
     python -m train.default_assets text  [...same...]
     python -m train.default_assets text-goemotions [...same..., or --online]
-    python -m train.default_assets text-mix | text-branch [...same...]   (stages to compare)
+    python -m train.default_assets text-mix | text-five [...same...]   (stages to compare)
     python -m train.default_assets build [--text FOLDER] [--face FOLDER]
     python -m train.default_assets score [--data-root ../shared/data]
 
@@ -57,8 +57,6 @@ class Branch:
     teacher: str | None = None  # a stage whose run (runs/default-NAME, trained first if missing) this one distils:
     # `{teacher}` in a source names its folder
     start: str | None = None  # a stage whose run (trained first if missing) this one starts from (--init-from)
-    pool_target: str | None = None  # the run grows a text branch that specialises in this corpus; served pooled
-    # with the run it started from, the weight chosen on dev (`train.branch.pool_folder`)
     route: bool = False  # the run grows a text branch; served routed with the run it started from: a head per
     # corpus of that run's data and a router between them (`train.route.route_folder`)
 
@@ -107,37 +105,12 @@ BRANCHES = {
             "--patience", "2", "--logit-adjustment",
         ),
     ),
-    # The packaged MiniLM fine-tuned on five corpora and the project's sentences (../shared/data/text/README.md).
-    # Each corpus's loss covers only the labels its annotators had; noisy corpora (CrowdFlower, XED) count half;
-    # an epoch (60,000 rows) draws each corpus by the square root of its size; the epoch is chosen by the mean of
-    # the corpora's dev macro-F1. Measured on dev, starting from the GoEmotions-only branch instead (one epoch of
-    # this mix, GoEmotions double, lr 3e-5) scored lower on every corpus but GoEmotions (mean 0.500 vs 0.539).
+    # The default's text branch: one encoder, two paths, routed by the kind of text. The first path is `text-mix`
+    # (ten corpora); the second a copy of its top three layers over the shared lower three, trained on GoEmotions
+    # alone with the first path fixed. Served routed (`train.route`): a head per corpus of text-mix's data, each the
+    # pool of both calibrated heads at its own class-prior adjustment and Reddit weight, chosen on dev, and a router
+    # that reads which corpus a text is like. A text costs the encoder plus three layers (1.40x fp32, 1.46x int8).
     "text": Branch(
-        modality="text",
-        local=(
-            "goemotions",
-            "text/crowdflower#labels=angry,fear,happy,neutral,sad,surprise#weight=0.5",
-            "text/dair_emotion#labels=angry,fear,happy,sad,surprise",
-            "text/xed#labels=angry,disgust,fear,happy,sad,surprise#weight=0.5",
-            "text/meld",
-            f"{SENTENCES}#weight=2",
-        ),
-        online=(),  # only GoEmotions has a Hub copy: the other corpora are read from --data-root
-        recipe=(
-            "--text-encoder", "minilm-l6", "--image-encoder", "none", "--fusion", "logits",
-            "--freeze-word-embeddings", "--epochs", "3", "--batch-size", "32", "--lr-encoder", "5e-5",
-            "--lr-head", "1e-3", "--schedule", "linear", "--warmup-ratio", "0.06", "--group-by-length",
-            "--source-temperature", "0.5", "--epoch-rows", "60000", "--select-by", "source_macro_f1",
-            "--patience", "2", "--logit-adjustment",
-        ),
-    ),
-    # A candidate text branch (trained beside the default; measured in docs/training.md, not served): one encoder, two
-    # paths. The first is `text-mix` (ten corpora); the second a copy of its top three layers over the shared lower
-    # three, trained on GoEmotions alone with the first path fixed. The two calibrated heads are pooled with the
-    # weight that serves Reddit best while every other corpus stays within its dev split's noise of the mix's own
-    # dev macro-F1 (`train.branch`). A text would cost the encoder plus three layers (1.40x fp32, 1.46x int8).
-    "text-branch": Branch(
-        serves=False,
         modality="text",
         local=("goemotions",),
         online=(),  # it starts from text-mix, whose corpora are read from --data-root
@@ -147,10 +120,9 @@ BRANCHES = {
             "linear", "--warmup-ratio", "0.1", "--group-by-length", "--patience", "2", "--logit-adjustment",
         ),
         start="text-mix",
-        pool_target="goemotions",
+        route=True,
     ),
-    # A candidate text branch and the first path of `text-branch` (trained beside the default; measured in
-    # docs/training.md, not served: it reads situations and dialogue better but does not win Reddit back): the
+    # The first path of the default's text branch (`text`; alone, measured in docs/training.md): the
     # GoEmotions-only branch continued on nine more corpora and the project's sentences, with the second batch
     # (DailyDialog, EmoryNLP, enISEAR, Emotion-Stimulus); an epoch (60,000 rows) draws each corpus by a fixed
     # share (DailyDialog, 74% neutral, a seventh of it); on Reddit rows the target is half the label, half the
@@ -174,6 +146,32 @@ BRANCHES = {
         ),
         teacher="text-goemotions",
         start="text-goemotions",
+    ),
+    # The default's text branch before the routed one (kept to compare): the packaged MiniLM fine-tuned on five
+    # corpora and the project's sentences (../shared/data/text/README.md).
+    # Each corpus's loss covers only the labels its annotators had; noisy corpora (CrowdFlower, XED) count half;
+    # an epoch (60,000 rows) draws each corpus by the square root of its size; the epoch is chosen by the mean of
+    # the corpora's dev macro-F1. Measured on dev, starting from the GoEmotions-only branch instead (one epoch of
+    # this mix, GoEmotions double, lr 3e-5) scored lower on every corpus but GoEmotions (mean 0.500 vs 0.539).
+    "text-five": Branch(
+        serves=False,
+        modality="text",
+        local=(
+            "goemotions",
+            "text/crowdflower#labels=angry,fear,happy,neutral,sad,surprise#weight=0.5",
+            "text/dair_emotion#labels=angry,fear,happy,sad,surprise",
+            "text/xed#labels=angry,disgust,fear,happy,sad,surprise#weight=0.5",
+            "text/meld",
+            f"{SENTENCES}#weight=2",
+        ),
+        online=(),  # only GoEmotions has a Hub copy: the other corpora are read from --data-root
+        recipe=(
+            "--text-encoder", "minilm-l6", "--image-encoder", "none", "--fusion", "logits",
+            "--freeze-word-embeddings", "--epochs", "3", "--batch-size", "32", "--lr-encoder", "5e-5",
+            "--lr-head", "1e-3", "--schedule", "linear", "--warmup-ratio", "0.06", "--group-by-length",
+            "--source-temperature", "0.5", "--epoch-rows", "60000", "--select-by", "source_macro_f1",
+            "--patience", "2", "--logit-adjustment",
+        ),
     ),
 }  # fmt: skip
 
@@ -233,24 +231,16 @@ def train_branch(name: str, args: argparse.Namespace) -> None:
     train_main(train_argv(name, args))
 
 
-def pooled_folder(name: str, args: argparse.Namespace) -> Path:
-    """The folder a branch serves: its run, or for a grown text branch its run pooled or routed with the run it
-    started from (made once; again unless --resume finds it)."""
-    branch = BRANCHES[name]
-    if branch.route:
-        from train.route import route_folder
-
-        out = args.run_dir / "routed"
-        if not (args.resume and (out / "model.safetensors").is_file()):
-            route_folder(stage_folder(branch.start), args.run_dir, out)
-        return out
-    if branch.pool_target is None:
+def served_folder(name: str, args: argparse.Namespace) -> Path:
+    """The folder a branch serves: its run, or for a grown text branch its run routed with the run it started
+    from (made once; again unless --resume finds it)."""
+    if not BRANCHES[name].route:
         return args.run_dir
-    from train.branch import pool_folder
+    from train.route import route_folder
 
-    out = args.run_dir / "pooled"
+    out = args.run_dir / "routed"
     if not (args.resume and (out / "model.safetensors").is_file()):
-        pool_folder(stage_folder(branch.start), args.run_dir, out, branch.pool_target)
+        route_folder(stage_folder(BRANCHES[name].start), args.run_dir, out)
     return out
 
 
@@ -364,7 +354,7 @@ def main(argv: list[str] | None = None) -> None:
         branch = BRANCHES[args.step]
         args.run_dir = args.run_dir or stage_folder(args.step)
         train_branch(args.step, args)
-        served = pooled_folder(args.step, args)
+        served = served_folder(args.step, args)
         if not branch.serves:
             print(f"{args.step} is a stage to compare, not a branch of the default: the model is in {served}")
             return

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -105,31 +106,35 @@ def routes_of(first: EmotionFusionModel, branched: EmotionFusionModel, calibrati
 
 
 def choose_routes(
-    routes: Routes, feats: torch.Tensor, shares: torch.Tensor, score, sweeps: int = 3
+    routes: Routes,
+    feats: torch.Tensor,
+    shares: torch.Tensor,
+    score: Callable[[torch.Tensor], dict[str, float]],
+    free: list[int],
+    sweeps: int = 3,
 ) -> tuple[list[tuple[float, float]], list[dict[str, Any]]]:
-    """Each route's (tau, weight): coordinate ascent on the mean of `score(logits)` (per-corpus dev macro-F1) over
-    the grid TAUS x WEIGHTS, from every route at the first model's own answer (its tau, weight 0); a route moves
-    only for a gain of at least 1e-4. `shares`: the router's weights of the dev rows. Returns the choice and
-    each accepted step."""
+    """Each route's (tau, weight) on the grid TAUS x WEIGHTS: coordinate ascent on the mean of `score(logits)`
+    (per-corpus dev macro-F1), from every route at the first model's own answer (its tau, weight 0); only the
+    `free` routes move (those of corpora with dev rows), each only for a gain of at least 1e-4. `shares`: the
+    router's weights of the dev rows. Returns the choice and each accepted step."""
     taus = sorted({*TAUS, routes.own_tau})
     grid = [(tau, weight) for tau in taus for weight in WEIGHTS]
     cache = {config: routes.logits(feats, *config) for config in grid}
     chosen = [(routes.own_tau, 0.0)] * shares.shape[1]
     current = sum(shares[:, k : k + 1] * cache[c] for k, c in enumerate(chosen))
 
-    def mean(logits: torch.Tensor) -> float:
-        found = score(logits)
+    def mean(found: dict[str, float]) -> float:
         return sum(found.values()) / len(found)
 
-    best = mean(current)
+    best = mean(score(current))
     steps = [{"route": None, "tau": routes.own_tau, "weight": 0.0, "mean": best}]
     for _ in tqdm(range(sweeps), desc="routes", leave=False):
         moved = False
-        for k in range(len(chosen)):
+        for k in free:
             rest = current - shares[:, k : k + 1] * cache[chosen[k]]
             for config in grid:
                 trial = rest + shares[:, k : k + 1] * cache[config]
-                value = mean(trial)
+                value = mean(score(trial))
                 if value > best + 1e-4:
                     best, chosen[k], current, moved = value, config, trial, True
                     steps.append({"route": k, "tau": config[0], "weight": config[1], "mean": value})
@@ -171,7 +176,7 @@ def sample_per_source(ds, rows: int, seed: int = 0):
 def route_folder(first_dir: Path, branched_dir: Path, out: Path, train_rows: int = 2000) -> dict:
     """Route a finished branched run and the run it grew from into the model folder `out`: the router fitted on
     at most `train_rows` training rows of each corpus of the first run's data, each route's (tau, weight) chosen
-    on its dev rows (`choose_routes`). Writes `out`/route.json (the routes, the router's dev accuracy, each
+    on the dev rows (`choose_routes`). Writes `out`/route.json (the routes, the router's dev accuracy, each
     corpus's dev macro-F1 for the first model alone and routed) and returns it."""
     from fusion.hub import load_model_folder
     from fusion.preprocess import Preprocessor
@@ -190,25 +195,30 @@ def route_folder(first_dir: Path, branched_dir: Path, out: Path, train_rows: int
     train_sample = sample_per_source(splits["train"], train_rows, config.seed)
     train_loader = make_loader(train_sample, preprocessor, 64, labels=first.labels)
     source_ids = dev_loader.dataset.source_ids
-    if train_loader.dataset.source_ids != source_ids:
-        raise ValueError("Every corpus needs training and dev rows to be routed to.")
+    route_ids = train_loader.dataset.source_ids  # every corpus of the training data; some have no dev rows
+    if not set(source_ids) <= set(route_ids):
+        raise ValueError(f"Corpora with dev rows but no training rows: {sorted(set(source_ids) - set(route_ids))}.")
     collected, dev_feats = head_inputs(branched, dev_loader, "dev rows")
     train_collected, train_feats = head_inputs(branched, train_loader, "training rows")
-    router = fit_router(train_feats, train_collected.source, len(source_ids))
+    router = fit_router(train_feats, train_collected.source, len(route_ids))
     shares = router(dev_feats).softmax(dim=-1)
     dev = DevLogits(collected, routes.logits(dev_feats, routes.own_tau, 0.0), routes.logits(dev_feats, routes.own_tau, 1.0),
                     list(first.labels), source_ids, report.labels, (first, branched, tokenizer))  # fmt: skip
-    chosen, steps = choose_routes(routes, dev_feats, shares, dev.score)
+    free = [route_ids[ref] for ref in source_ids]
+    names = [source_name(ref) for ref in route_ids]
+    chosen, steps = choose_routes(routes, dev_feats, shares, dev.score, free)
+    to_route = torch.tensor([route_ids[ref] for ref in sorted(source_ids, key=source_ids.get)])
+    router_accuracy = float((shares.argmax(dim=1) == to_route[collected.source]).float().mean())
     model = routed_model(branched, routes, chosen, router)
     save_model_folder(model, tokenizer, out)
-    names = [source_name(ref) for ref in source_ids]
     with torch.no_grad():
-        routed_logits = model.text_head(dev_feats)
+        routed_logits = model.text_head(dev_feats)  # what the folder serves, from the dev rows' features
     record = {
         "first": str(first_dir),
         "branched": str(branched_dir),
-        "routes": [{"corpus": n, "tau": t, "weight": w} for n, (t, w) in zip(names, chosen)],
-        "router_dev_accuracy": float((shares.argmax(dim=1) == collected.source).float().mean()),
+        "routes": [{"corpus": n, "tau": t, "weight": w, "chosen_on_dev": k in free}
+                   for k, (n, (t, w)) in enumerate(zip(names, chosen))],
+        "router_dev_accuracy": router_accuracy,
         "router_train_rows": train_rows,
         "dev_rows": dev.rows(),
         "dev_macro_f1": {"first": dev.score(dev.first), "routed": dev.score(routed_logits)},
