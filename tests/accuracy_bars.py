@@ -20,8 +20,8 @@ from pathlib import Path
 
 # The model the values below were measured on.
 MODEL = (
-    "fusion/assets/default (text: five corpora + the project's sentences, as in 9a0a760; face: from scratch on FER+ "
-    "votes, FER2013 and effectnet, a balanced prior)"
+    "fusion/assets/default (text: ten corpora + the project's sentences with a Reddit path, routed by the kind of "
+    "text; face: from scratch on FER+ votes, FER2013 and effectnet, a balanced prior)"
 )
 
 
@@ -49,13 +49,18 @@ MEASURED: dict[tuple[str, str], Measured] = {
     ("effectnet", "accuracy"): Measured(0.584573748308525, 1478, "effectnet validation, balanced in-the-wild faces"),
     ("effectnet", "mean_recall"): Measured(0.5826536003412744, 1478, "effectnet validation"),
     ("face", "accuracy"): Measured(0.5934800780161605, 3589, "FER2013 validation (PublicTest), its own labels"),
-    ("text", "macro_f1"): Measured(0.5688625446376244, 4946, "GoEmotions dev, single-label comments"),
-    ("crowdflower", "macro_f1"): Measured(0.3953591361047059, 3868, "CrowdFlower dev, over its own labels"),
-    ("dair_emotion", "macro_f1"): Measured(0.9114853674836956, 1971, "dair-ai emotion dev, over its own labels"),
-    ("xed", "macro_f1"): Measured(0.42465700305663895, 1149, "XED dev, over its own labels"),
-    ("meld", "weighted_f1"): Measured(0.5629906630899807, 1024, "MELD dev"),
-    ("sentences", "accuracy"): Measured(0.9345238095238095, 336, "the project's held-out sentences"),
-    ("sentences", "macro_f1"): Measured(0.9331622789829936, 336, "the project's held-out sentences"),
+    # The routed text branch (ten corpora) lowered three bars, each by what it trades for the other domains
+    # (docs/model.md): CrowdFlower from 0.395 and dair-ai from 0.911 (both tweets: the five-corpus branch gave
+    # them a larger share of its training), MELD weighted-F1 from 0.563 (it says "neutral" a little less).
+    ("text", "macro_f1"): Measured(0.5728917528305738, 4946, "GoEmotions dev, single-label comments"),
+    ("crowdflower", "macro_f1"): Measured(0.37714575506977094, 3868, "CrowdFlower dev, over its own labels"),
+    ("dair_emotion", "macro_f1"): Measured(0.8819633252416412, 1971, "dair-ai emotion dev, over its own labels"),
+    ("xed", "macro_f1"): Measured(0.4772465074643503, 1149, "XED dev, over its own labels"),
+    ("meld", "weighted_f1"): Measured(0.5536639158396242, 1024, "MELD dev"),
+    ("dailydialog", "macro_f1"): Measured(0.41080331413637433, 456, "DailyDialog dev (RECCON labels)"),
+    ("emorynlp", "macro_f1"): Measured(0.37821441907998843, 472, "EmoryNLP dev, over its own labels"),
+    ("sentences", "accuracy"): Measured(0.9404761904761905, 336, "the project's held-out sentences"),
+    ("sentences", "macro_f1"): Measured(0.9399528460246664, 336, "the project's held-out sentences"),
     # Not in metrics.json: `bench/ckplus_eval.py` or the slow test; 14 of 18 (every happy and surprised face,
     # 2 of the 6 posed anger faces).
     ("ckplus", "accuracy"): Measured(14 / 18, 18, "CK+ peak-expression samples (EmoPy 0.0.5 sdist), 18 faces"),

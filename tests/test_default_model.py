@@ -48,15 +48,19 @@ def test_missing_modality_leaves_the_other_branch_alone(default_dir):
 
 
 def test_the_folder_records_the_runs_behind_it(default_dir):
-    """Each branch's runs, first to last, as `train.default_assets` ran them: text on five corpora and the
-    project's sentences; face from scratch on FER+ votes, FER2013 at a quarter weight and effectnet, with
-    webcam-like training, a random surround and the prior chosen on effectnet."""
+    """Each branch's runs, first to last, as `train.default_assets` ran them: text on GoEmotions, then ten corpora
+    and the project's sentences, then a Reddit path grown on that and routed by the kind of text; face from
+    scratch on FER+ votes, FER2013 at a quarter weight and effectnet, with webcam-like training, a random
+    surround and the prior chosen on effectnet."""
     runs = json.loads((default_dir / "training_runs.json").read_text())["runs"]
     text, face = ([r for r in runs if r["branch"] == branch] for branch in ("text", "face"))
-    assert {"goemotions", "crowdflower", "dair_emotion", "xed", "meld", "train.csv"} == {
-        Path(d.split("#")[0]).name for d in text[-1]["data"]
-    }
-    assert text[-1]["select_by"] == "source_macro_f1" and text[-1]["status"] == "finished"
+    assert [Path(d.split("#")[0]).name for d in text[0]["data"]] == ["goemotions"] and len(text) == 3
+    corpora = {"crowdflower", "dair_emotion", "xed", "meld", "dailydialog", "emorynlp", "enisear", "emotion_stimulus"}
+    assert corpora | {"goemotions", "train.csv"} == {Path(d.split("#")[0]).name for d in text[1]["data"]}
+    assert "#teacher=runs/default-text-goemotions" in text[1]["data"][0]  # Reddit rows learn from the first stage
+    assert text[1]["select_by"] == "source_macro_f1" and all(r["status"] == "finished" for r in text)
+    assert text[2]["text_branch_at"] == 3 and text[2]["command"].startswith("python -m train.default_assets text ")
+    assert {r["corpus"] for r in text[2]["route"]["routes"]} == corpora | {"goemotions", "sentences"}
     assert len(face) == 1 and not face[0]["init_from"]  # from scratch: the registry's face ResNet has no weights
     assert face[0]["data"] == [
         "../shared/data/ferplus",
@@ -77,7 +81,7 @@ def test_the_folder_is_small_and_complete(default_dir):
     for needed in ("config.json", "model.safetensors", "tokenizer.json", "README.md", "metrics.json",
                    "int8_calibration.json", "training_runs.json"):  # fmt: skip
         assert needed in names
-    assert sum(p.stat().st_size for p in default_dir.iterdir()) < 32e6
+    assert sum(p.stat().st_size for p in default_dir.iterdir()) < 42e6  # 39 MB: 11 of them the Reddit path
     with safe_open(str(default_dir / "model.safetensors"), framework="pt") as handle:
         keys = list(handle.keys())
         assert "text.model.embeddings.word_embeddings.weight" not in keys
@@ -141,7 +145,8 @@ def test_the_default_meets_its_targets_on_validation_and_dev(tmp_path):
     own labels."""
     from train.scoring import score_default
 
-    parts = ("ferplus", "face", "effectnet", "face_raw_encoder", "text", "crowdflower", "dair_emotion", "xed", "meld")
+    parts = ("ferplus", "face", "effectnet", "face_raw_encoder", "text", "crowdflower", "dair_emotion", "xed", "meld",
+             "dailydialog", "emorynlp")  # fmt: skip
     metrics = score_default(DEFAULT_MODEL, SHARED, parts)
     got = {e["key"]: e for e in metrics["evaluations"]}
     assert got["ferplus"]["n"] == 3175 and got["face"]["n"] == 3589 and got["effectnet"]["n"] == 1478
