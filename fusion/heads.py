@@ -66,10 +66,10 @@ class RoutedHead(nn.Module):
         logits = self.heads(x).view(len(x), self.routes, self.num_labels)
         return (self.route_weights(x).unsqueeze(-1) * logits).sum(dim=1)
 
-    @torch.no_grad()
-    def shift(self, shift: torch.Tensor) -> None:
-        """Add `shift` (one value per label) to every route's logits."""
-        self.heads.bias.view(self.routes, self.num_labels).add_(shift.to(self.heads.bias))
+    @property
+    def bias(self) -> torch.Tensor:
+        """(routes, labels): each route's bias, a view, so adding one value per label shifts every route alike."""
+        return self.heads.bias.view(self.routes, self.num_labels)
 
 
 def text_head(dim: int, num_labels: int, routes: int = 1) -> nn.Module:

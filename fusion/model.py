@@ -32,7 +32,7 @@ from fusion.encoders import (
     text_spec,
     text_tower_config,
 )
-from fusion.heads import FusionHead, ModalityEmbedding, RoutedHead, text_head
+from fusion.heads import FusionHead, ModalityEmbedding, text_head
 from fusion.labels import NUM_LABELS, id2label
 from fusion.preprocess import PreprocessCfg, load_tokenizer
 
@@ -167,11 +167,8 @@ class EmotionFusionModel(nn.Module, PyTorchModelHubMixin, **CARD_METADATA):
             raise ValueError("Shift a branch before combining: both branches' logits are added in logit fusion.")
         if self.head is not None:
             heads.append(self.head.mlp[-1])
-        for head in heads:
-            if isinstance(head, RoutedHead):
-                head.shift(shift)
-            else:
-                head.bias.add_(shift.to(head.bias))
+        for head in heads:  # a RoutedHead's bias is one row per route: the shift reaches each alike
+            head.bias.add_(shift.to(head.bias))
 
     def train(self, mode: bool = True) -> EmotionFusionModel:
         """Frozen towers stay in eval mode, so BatchNorm statistics and dropout never change them."""

@@ -81,7 +81,6 @@ class DevLogits:
     names: list[str]
     source_ids: dict[str, int]
     source_labels: dict[str, list[str]]
-    models: tuple[EmotionFusionModel, EmotionFusionModel, Any]  # the first, the branched, the tokenizer
 
     def score(self, logits: torch.Tensor, metric: str = "macro_f1") -> dict[str, float]:
         """Each corpus's `metric` (macro-F1 over its own labels) for these logits of the dev rows."""
@@ -119,7 +118,6 @@ def dev_logits(first_dir: Path, branched_dir: Path) -> DevLogits:
         names=list(first.labels),
         source_ids=loader.dataset.source_ids,
         source_labels=report.labels,
-        models=(first, branched, tokenizer),
     )
 
 

@@ -203,7 +203,7 @@ def route_folder(first_dir: Path, branched_dir: Path, out: Path, train_rows: int
     router = fit_router(train_feats, train_collected.source, len(route_ids))
     shares = router(dev_feats).softmax(dim=-1)
     dev = DevLogits(collected, routes.logits(dev_feats, routes.own_tau, 0.0), routes.logits(dev_feats, routes.own_tau, 1.0),
-                    list(first.labels), source_ids, report.labels, (first, branched, tokenizer))  # fmt: skip
+                    list(first.labels), source_ids, report.labels)  # fmt: skip
     free = [route_ids[ref] for ref in source_ids]
     names = [source_name(ref) for ref in route_ids]
     chosen, steps = choose_routes(routes, dev_feats, shares, dev.score, free)
