@@ -50,21 +50,32 @@ class FusionHead(nn.Module):
 class RoutedHead(nn.Module):
     """Several linear heads over the same features and a router that reads which kind of text it is: the logits
     are the router's softmax weights times each head's logits, summed. One route is a plain linear head; with
-    every route's logits shifted alike the answer shifts alike (so a logit adjustment still folds into biases)."""
+    every route's logits shifted alike the answer shifts alike (so a logit adjustment still folds into biases).
+    With `ngram_buckets` the router also reads the text's hashed character n-grams (`fusion.ngrams`): its
+    logits are a linear layer on the features plus a table row per n-gram, weighted."""
 
-    def __init__(self, dim: int, num_labels: int, routes: int):
+    def __init__(self, dim: int, num_labels: int, routes: int, ngram_buckets: int = 0):
         super().__init__()
         self.routes, self.num_labels = routes, num_labels
         self.heads = nn.Linear(dim, routes * num_labels)
         self.router = nn.Linear(dim, routes)
+        self.ngrams = nn.EmbeddingBag(ngram_buckets + 1, routes, mode="sum", padding_idx=0) if ngram_buckets else None
 
-    def route_weights(self, x: torch.Tensor) -> torch.Tensor:
+    def route_weights(self, x: torch.Tensor, ngrams: Ngrams | None = None) -> torch.Tensor:
         """(batch, routes): how much each route's head counts for each row."""
-        return self.router(x).softmax(dim=-1)
+        scores = self.router(x)
+        if self.ngrams is not None:
+            if ngrams is None:
+                raise ValueError(
+                    "This text head's router reads the text's n-grams: pass text_ngrams (the Preprocessor makes them)."
+                )
+            ids, weights = ngrams
+            scores = scores + self.ngrams(ids, per_sample_weights=weights.to(scores.dtype))
+        return scores.softmax(dim=-1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, ngrams: Ngrams | None = None) -> torch.Tensor:
         logits = self.heads(x).view(len(x), self.routes, self.num_labels)
-        return (self.route_weights(x).unsqueeze(-1) * logits).sum(dim=1)
+        return (self.route_weights(x, ngrams).unsqueeze(-1) * logits).sum(dim=1)
 
     @property
     def bias(self) -> torch.Tensor:
@@ -72,6 +83,14 @@ class RoutedHead(nn.Module):
         return self.heads.bias.view(self.routes, self.num_labels)
 
 
-def text_head(dim: int, num_labels: int, routes: int = 1) -> nn.Module:
-    """The text tower's head: linear, or with `routes` > 1 a `RoutedHead`."""
-    return RoutedHead(dim, num_labels, routes) if routes > 1 else nn.Linear(dim, num_labels)
+Ngrams = tuple[torch.Tensor, torch.Tensor]  # (ids, weights), as `fusion.ngrams.ngram_batch` pads them
+
+
+def text_head(dim: int, num_labels: int, routes: int = 1, ngram_buckets: int = 0) -> nn.Module:
+    """The text tower's head: linear, or with `routes` > 1 a `RoutedHead` (its router reading n-grams too when
+    `ngram_buckets` > 0)."""
+    if routes > 1:
+        return RoutedHead(dim, num_labels, routes, ngram_buckets)
+    if ngram_buckets:
+        raise ValueError("Only a routed text head (text_routes > 1) reads n-grams.")
+    return nn.Linear(dim, num_labels)

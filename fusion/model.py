@@ -32,7 +32,7 @@ from fusion.encoders import (
     text_spec,
     text_tower_config,
 )
-from fusion.heads import FusionHead, ModalityEmbedding, text_head
+from fusion.heads import FusionHead, ModalityEmbedding, Ngrams, text_head
 from fusion.labels import NUM_LABELS, id2label
 from fusion.preprocess import PreprocessCfg, load_tokenizer
 
@@ -107,7 +107,9 @@ class EmotionFusionModel(nn.Module, PyTorchModelHubMixin, **CARD_METADATA):
         )
         self.image_embed = ModalityEmbedding(self.image.dim, normalize=image_norm) if self.image else None
         # text_routes > 1: a head per kind of text and a router between them (`train.route`)
-        self.text_head = text_head(self.text.dim, num_labels, text_routes) if self.text else None
+        self.text_head = (
+            text_head(self.text.dim, num_labels, text_routes, self.preprocess_cfg.text_ngrams) if self.text else None
+        )
         self.image_head = nn.Linear(self.image.dim, num_labels) if self.image else None
         self.head = None
         if fusion == "concat":
@@ -206,6 +208,7 @@ class EmotionFusionModel(nn.Module, PyTorchModelHubMixin, **CARD_METADATA):
         image_feats: torch.Tensor | None,
         text_present: torch.Tensor,
         image_present: torch.Tensor,
+        text_ngrams: Ngrams | None = None,
     ) -> FusionOutput:
         embedded, branch = [], {}
         for name, feats, present in (("text", text_feats, text_present), ("image", image_feats, image_present)):
@@ -215,7 +218,13 @@ class EmotionFusionModel(nn.Module, PyTorchModelHubMixin, **CARD_METADATA):
                 continue
             e = embed(feats, present)
             embedded.append(e)
-            branch[name] = head(e)
+            if name == "text" and getattr(head, "ngrams", None) is not None:
+                if text_ngrams is None and not bool(present.any()):  # no text: the placeholder has no n-grams
+                    none = torch.zeros(len(present), 1, dtype=torch.long, device=present.device)
+                    text_ngrams = (none, none.float())
+                branch[name] = head(e, text_ngrams)
+            else:
+                branch[name] = head(e)
         if self.fusion == "logits":  # a missing modality contributes nothing
             logits = branch["text"] * text_present.unsqueeze(1) + branch["image"] * image_present.unsqueeze(1)
         else:
@@ -237,8 +246,11 @@ class EmotionFusionModel(nn.Module, PyTorchModelHubMixin, **CARD_METADATA):
         text_present: torch.Tensor | None = None,
         text_feats: torch.Tensor | None = None,
         image_feats: torch.Tensor | None = None,
+        text_ngrams: torch.Tensor | None = None,
+        text_ngram_weights: torch.Tensor | None = None,
     ) -> FusionOutput:
-        """Raw inputs, or precomputed encoder features (`text_feats`/`image_feats`, the training cache)."""
+        """Raw inputs, or precomputed encoder features (`text_feats`/`image_feats`, the training cache);
+        `text_ngrams` and their weights for a router that reads them (the Preprocessor makes them)."""
         batch = _batch_size(pixel_values, input_ids, text_feats, image_feats)
         device = (self.text_embed or self.image_embed).placeholder.device  # plain (int8 Linear weights are methods)
         image_present = _presence(image_present, pixel_values if image_feats is None else image_feats, batch, device)
@@ -252,7 +264,8 @@ class EmotionFusionModel(nn.Module, PyTorchModelHubMixin, **CARD_METADATA):
             text_feats = encode_rows(self.encode_text, text_present, input_ids, attention_mask)
         if image_feats is None:
             image_feats = encode_rows(self.encode_image, image_present, pixel_values)
-        return self.forward_head(text_feats, image_feats, text_present, image_present)
+        ngrams = (text_ngrams, text_ngram_weights) if text_ngrams is not None else None
+        return self.forward_head(text_feats, image_feats, text_present, image_present, ngrams)
 
     # -- saving: the folder every loader reads (the same writer as training's) ---------------------
 

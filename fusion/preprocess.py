@@ -22,6 +22,7 @@ from torchvision.transforms import v2
 
 from fusion.augment import train_augmentation
 from fusion.faces import MAX_FACES, FaceCrop, crop_face, crop_faces, detector_in_use
+from fusion.ngrams import ngram_batch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -57,6 +58,7 @@ class PreprocessCfg:
     detector: str = "yunet"  # "yunet" (landmarks) or "haar" (`fusion.faces`)
     align: bool = True  # turn each face crop so the eyes are level
     equalize: bool = False  # histogram-equalise the crop (one photometric style for every camera)
+    text_ngrams: int = 0  # > 0: the text head's router also reads hashed character n-grams (`fusion.ngrams`)
 
     def __post_init__(self) -> None:
         channels = COLOR_MODES.get(self.color_mode)
@@ -296,7 +298,10 @@ class Preprocessor:
             padding="longest",
             return_tensors="pt",
         )
-        return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+        batch = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+        if self.cfg.text_ngrams:
+            batch.update(ngram_batch(texts, self.cfg.text_ngrams))
+        return batch
 
     def collate(
         self, images: Sequence[torch.Tensor | None], texts: Sequence[str | None]

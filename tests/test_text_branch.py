@@ -7,6 +7,7 @@ import torch
 
 from fusion.hub import load_model_folder
 from fusion.model import create_model
+from fusion.preprocess import Preprocessor
 from train.branch import grow_text_branch
 from train.export import save_model_folder
 from train.route import routes_of
@@ -22,9 +23,9 @@ def _tiny(seed: int = 0):
 
 
 def _logits(model) -> torch.Tensor:
-    batch = model.tokenizer(TEXTS, return_tensors="pt", padding=True)
+    batch = Preprocessor(model.preprocess_cfg, model.tokenizer).tokenize(TEXTS)  # with n-grams where it reads them
     with torch.no_grad():
-        return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).text_logits
+        return model(**batch).text_logits
 
 
 def test_a_grown_branch_answers_as_the_model_and_trains_only_itself():

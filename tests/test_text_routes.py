@@ -12,6 +12,7 @@ from fusion.encoders import DEFAULT_MODEL
 from fusion.heads import RoutedHead
 from fusion.hub import load_model_folder
 from fusion.predictor import EmotionPredictor
+from fusion.preprocess import Preprocessor
 from tests.test_text_branch import TEXTS, _logits
 from tests.test_text_mix import _rows, _split_folder, _tiny_branch
 from train.route import Routes, choose_routes, fit_router
@@ -96,10 +97,11 @@ def test_a_recipe_that_routes_a_grown_branch_serves_the_routes_it_chose(tmp_path
     adjusted = adjusted["calibration"]["logit_adjustment"]
     log_prior = torch.tensor([adjusted["prior"][n] for n in first.labels]).log() / first.temperature
     feats = []
-    hook = routed.text_head.register_forward_hook(lambda _m, a, _o: feats.append(a[0]))
+    hook = routed.text_head.register_forward_hook(lambda _m, a, _o: feats.append(a))
     _logits(routed)
     hook.remove()
-    shares = routed.text_head.route_weights(feats[0])
+    assert routed.preprocess_cfg.text_ngrams == record["ngram_buckets"] > 0  # the router reads n-grams too
+    shares = routed.text_head.route_weights(*feats[0])
     a, b = _logits(first) / first.temperature, _logits(branched) / branched.temperature
     per_route = [(1 - r["weight"]) * (a + (adjusted["tau"] - r["tau"]) * log_prior) + r["weight"] * b
                  for r in record["routes"]]  # fmt: skip
@@ -116,7 +118,64 @@ def test_a_recipe_that_routes_a_grown_branch_serves_the_routes_it_chose(tmp_path
 
 
 def _logits_of(model, tokenizer) -> torch.Tensor:
-    batch = tokenizer(TEXTS, return_tensors="pt", padding=True)
+    batch = Preprocessor(model.preprocess_cfg, tokenizer).tokenize(TEXTS)
     with torch.no_grad():
-        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).text_logits
+        out = model(**batch).text_logits
     return torch.log_softmax(out, -1)
+
+
+def test_hashed_ngrams_are_the_same_in_every_process_and_pad_cleanly():
+    import subprocess
+    import sys
+
+    from fusion.ngrams import hashed_ngrams, ngram_batch
+
+    text = "Wow, [NAME] – that’s sooo good!!"
+    ids, weights = hashed_ngrams(text, 4096)
+    code = f"from fusion.ngrams import hashed_ngrams; print([a.tolist() for a in hashed_ngrams({text!r}, 4096)])"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**__import__("os").environ, "PYTHONHASHSEED": "123"})  # fmt: skip
+    assert other.stdout.strip() == str([ids.tolist(), weights.tolist()])  # a salted hash() would differ here
+    assert ((1 <= ids) & (ids <= 4096)).all() and abs(float((weights**2).sum()) - 1) < 1e-6
+    batch = ngram_batch([text, ""], 4096)
+    assert batch["text_ngrams"].shape == (2, len(ids)) and not batch["text_ngrams"][1].any()
+    assert not batch["text_ngram_weights"][1].any()
+
+
+def test_the_ngram_router_tells_apart_corpora_that_differ_only_on_the_surface():
+    from fusion.ngrams import hashed_ngrams
+    from train.route import fit_ngram_router
+
+    words = ["i love this", "that is so sad", "what a day", "no way", "this makes me angry", "fine thanks"]
+    styles = [lambda t: t, lambda t: t.capitalize() + "!!", lambda t: "[NAME] " + t.replace("a", "’a")]
+    rows = [(style(w), k) for k, style in enumerate(styles) for w in words]
+    table, bias = fit_ngram_router([hashed_ngrams(t, 512) for t, _ in rows], torch.tensor([k for _, k in rows]), 3, 512)
+    for text, k in [("how nice", 0), ("How nice!!", 1), ("[NAME] how n’aice", 2)]:
+        ids, weights = hashed_ngrams(text, 512)
+        scores = table(torch.tensor(ids)[None], per_sample_weights=torch.tensor(weights)[None]) + bias
+        assert int(scores.argmax()) == k, text  # the same words, told apart by how they are written
+
+
+def test_a_routed_head_that_reads_ngrams_needs_them_only_where_there_is_text():
+    torch.manual_seed(0)
+    head = RoutedHead(5, 7, 3, ngram_buckets=16)
+    with torch.no_grad():
+        head.ngrams.weight.normal_()
+    x, ids, weights = torch.randn(2, 5), torch.tensor([[3, 9, 0], [5, 0, 0]]), torch.tensor([[0.6, 0.8, 0], [1, 0, 0]])
+    want = (head.router(x) + torch.stack([0.6 * head.ngrams.weight[3] + 0.8 * head.ngrams.weight[9],
+                                          head.ngrams.weight[5]])).softmax(-1)  # fmt: skip
+    assert torch.allclose(head.route_weights(x, (ids, weights)), want, atol=1e-6)
+    with pytest.raises(ValueError, match="n-grams"):
+        head(x)
+    from fusion.model import create_model
+
+    model = create_model(
+        "bert-tiny-random", None, fusion="logits", text_routes=2, preprocess={"text_ngrams": 16}
+    ).eval()
+    batch = Preprocessor(model.preprocess_cfg, model.tokenizer).tokenize(TEXTS)
+    assert {"text_ngrams", "text_ngram_weights"} <= set(batch)
+    with torch.no_grad():
+        model(**batch)
+        blank = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                      text_present=torch.zeros(len(TEXTS), dtype=torch.bool))  # fmt: skip
+    assert torch.equal(blank.logits, torch.zeros_like(blank.logits))  # no text: nothing read, nothing said

@@ -43,6 +43,7 @@ def combine(text_source: str | Path, image_source: str | Path) -> tuple[EmotionF
         preprocess={
             **image_model.preprocess_cfg.to_dict(),
             "max_text_tokens": text_model.preprocess_cfg.max_text_tokens,
+            "text_ngrams": text_model.preprocess_cfg.text_ngrams,
         },
         text_norm=text_model.config.get("text_norm", True),
         image_norm=image_model.config.get("image_norm", True),

@@ -206,7 +206,15 @@ def make_loader(
     )
 
 
-MODEL_INPUTS = ("pixel_values", "input_ids", "attention_mask", "image_present", "text_present")
+MODEL_INPUTS = (
+    "pixel_values",
+    "input_ids",
+    "attention_mask",
+    "image_present",
+    "text_present",
+    "text_ngrams",
+    "text_ngram_weights",
+)
 
 
 def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:

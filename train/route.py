@@ -19,15 +19,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from fusion.model import EmotionFusionModel
+from fusion.ngrams import hashed_ngrams, ngram_batch
 from train.branch import calibrated_head, check_shared
 
 TAUS = (0.0, 0.25, 0.5, 0.75, 1.0)
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+NGRAM_BUCKETS = 2**16  # the router's n-gram table: 65,536 x routes floats (2.6 MB for ten routes)
 
 
 def head_inputs(model: EmotionFusionModel, loader, desc: str) -> tuple[Any, torch.Tensor]:
@@ -61,6 +64,40 @@ def fit_router(feats: torch.Tensor, source: torch.Tensor, routes: int, decay: fl
     with torch.enable_grad():
         optimizer.step(closure)
     return router.requires_grad_(False)
+
+
+def fit_ngram_router(
+    ngrams: list[tuple[np.ndarray, np.ndarray]],
+    source: torch.Tensor,
+    routes: int,
+    buckets: int,
+    decay: float = 1e-6,
+    steps: int = 100,
+) -> tuple[nn.EmbeddingBag, torch.Tensor]:
+    """(table, bias): a logistic regression from hashed n-grams (`fusion.ngrams.hashed_ngrams` of each row) to
+    the rows' source ids, fitted like `fit_router` (sources weighted alike, `decay` x the squared table). The
+    n-grams are many and each row has few, so the decay is small (scikit-learn's C = 10 at 50,000 rows)."""
+    counts = torch.bincount(source, minlength=routes).clamp(min=1).float()
+    weight = len(source) / (routes * counts)
+    ids = torch.from_numpy(np.concatenate([row for row, _ in ngrams]))
+    values = torch.from_numpy(np.concatenate([row for _, row in ngrams]))
+    offsets = torch.tensor([0] + [len(row) for row, _ in ngrams[:-1]]).cumsum(0)
+    table = nn.EmbeddingBag(buckets + 1, routes, mode="sum", padding_idx=0)
+    bias = nn.Parameter(torch.zeros(routes))
+    with torch.no_grad():
+        table.weight.zero_()
+    optimizer = torch.optim.LBFGS([table.weight, bias], max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        scores = table(ids, offsets, per_sample_weights=values) + bias
+        loss = nn.functional.cross_entropy(scores, source, weight=weight) + decay * table.weight.square().sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(closure)
+    return table.requires_grad_(False), bias.detach()
 
 
 @dataclasses.dataclass
@@ -145,16 +182,26 @@ def choose_routes(
 
 @torch.no_grad()
 def routed_model(
-    branched: EmotionFusionModel, routes: Routes, chosen: list[tuple[float, float]], router: nn.Linear
+    branched: EmotionFusionModel,
+    routes: Routes,
+    chosen: list[tuple[float, float]],
+    router: nn.Linear,
+    ngrams: tuple[nn.EmbeddingBag, torch.Tensor] | None = None,
 ) -> EmotionFusionModel:
-    """The branched model with a `RoutedHead`: one route per (tau, weight) in `chosen`, `router` between them."""
-    model = EmotionFusionModel(**{**branched.config, "temperature": 1.0, "text_routes": len(chosen)})
+    """The branched model with a `RoutedHead`: one route per (tau, weight) in `chosen`, `router` between them,
+    its scores plus those of the n-gram router (`fit_ngram_router`'s table and bias) when given."""
+    preprocess = {**branched.preprocess_cfg.to_dict(), "text_ngrams": ngrams[0].num_embeddings - 1 if ngrams else 0}
+    config = {**branched.config, "temperature": 1.0, "text_routes": len(chosen), "preprocess": preprocess}
+    model = EmotionFusionModel(**config)
     state = model.state_dict()
     state.update({k: v for k, v in branched.state_dict().items() if not k.startswith("text_head.")})
     heads = [routes.head(*config) for config in chosen]
     state["text_head.heads.weight"] = torch.cat([w for w, _ in heads])
     state["text_head.heads.bias"] = torch.cat([b for _, b in heads])
     state["text_head.router.weight"], state["text_head.router.bias"] = router.weight, router.bias
+    if ngrams:
+        state["text_head.ngrams.weight"] = ngrams[0].weight
+        state["text_head.router.bias"] = router.bias + ngrams[1]  # the two routers' scores add
     model.load_state_dict(state, strict=True)
     model.tokenizer = branched.tokenizer
     return model.eval()
@@ -173,11 +220,19 @@ def sample_per_source(ds, rows: int, seed: int = 0):
     return ds.select(sorted(picked))
 
 
-def route_folder(first_dir: Path, branched_dir: Path, out: Path, train_rows: int = 2000) -> dict:
+def route_folder(
+    first_dir: Path,
+    branched_dir: Path,
+    out: Path,
+    train_rows: int = 2000,
+    ngram_rows: int = 8000,
+    ngram_buckets: int = NGRAM_BUCKETS,
+) -> dict:
     """Route a finished branched run and the run it grew from into the model folder `out`: the router fitted on
-    at most `train_rows` training rows of each corpus of the first run's data, each route's (tau, weight) chosen
-    on the dev rows (`choose_routes`). Writes `out`/route.json (the routes, the router's dev accuracy, each
-    corpus's dev macro-F1 for the first model alone and routed) and returns it."""
+    at most `train_rows` training rows of each corpus of the first run's data (their features) and, with
+    `ngram_buckets`, on at most `ngram_rows` (their hashed n-grams, which need no encoder); each route's
+    (tau, weight) chosen on the dev rows (`choose_routes`). Writes `out`/route.json (the routes, the router's
+    dev accuracy, each corpus's dev macro-F1 for the first model alone and routed) and returns it."""
     from fusion.hub import load_model_folder
     from fusion.preprocess import Preprocessor
     from train.branch import DevLogits, run_splits
@@ -201,25 +256,38 @@ def route_folder(first_dir: Path, branched_dir: Path, out: Path, train_rows: int
     collected, dev_feats = head_inputs(branched, dev_loader, "dev rows")
     train_collected, train_feats = head_inputs(branched, train_loader, "training rows")
     router = fit_router(train_feats, train_collected.source, len(route_ids))
-    shares = router(dev_feats).softmax(dim=-1)
+    scores = {"features": router(dev_feats)}
+    ngrams, dev_ngrams = None, None
+    if ngram_buckets:
+        texts = sample_per_source(splits["train"], ngram_rows, config.seed)
+        ids = [route_ids[ref] for ref in texts["source"]]
+        rows = [hashed_ngrams(text, ngram_buckets) for text in tqdm(texts["text"], desc="n-grams", leave=False)]
+        ngrams = fit_ngram_router(rows, torch.tensor(ids), len(route_ids), ngram_buckets)
+        batch = ngram_batch(splits["validation"]["text"], ngram_buckets)
+        dev_ngrams = (batch["text_ngrams"], batch["text_ngram_weights"])
+        scores["n-grams"] = ngrams[0](dev_ngrams[0], per_sample_weights=dev_ngrams[1]) + ngrams[1]
+        scores["both"] = scores["features"] + scores["n-grams"]
+    shares = scores["both" if ngrams else "features"].softmax(dim=-1)
     dev = DevLogits(collected, routes.logits(dev_feats, routes.own_tau, 0.0), routes.logits(dev_feats, routes.own_tau, 1.0),
                     list(first.labels), source_ids, report.labels)  # fmt: skip
     free = [route_ids[ref] for ref in source_ids]
     names = [source_name(ref) for ref in route_ids]
     chosen, steps = choose_routes(routes, dev_feats, shares, dev.score, free)
     to_route = torch.tensor([route_ids[ref] for ref in sorted(source_ids, key=source_ids.get)])
-    router_accuracy = float((shares.argmax(dim=1) == to_route[collected.source]).float().mean())
-    model = routed_model(branched, routes, chosen, router)
+    true_routes = to_route[collected.source]
+    router_accuracy = {k: float((v.argmax(dim=1) == true_routes).float().mean()) for k, v in scores.items()}
+    model = routed_model(branched, routes, chosen, router, ngrams)
     save_model_folder(model, tokenizer, out)
     with torch.no_grad():
-        routed_logits = model.text_head(dev_feats)  # what the folder serves, from the dev rows' features
+        routed_logits = model.text_head(dev_feats, dev_ngrams)  # what the folder serves, from the dev rows
     record = {
         "first": str(first_dir),
         "branched": str(branched_dir),
         "routes": [{"corpus": n, "tau": t, "weight": w, "chosen_on_dev": k in free}
                    for k, (n, (t, w)) in enumerate(zip(names, chosen))],
         "router_dev_accuracy": router_accuracy,
-        "router_train_rows": train_rows,
+        "router_train_rows": {"features": train_rows, "n-grams": ngram_rows if ngrams else 0},
+        "ngram_buckets": ngram_buckets,
         "dev_rows": dev.rows(),
         "dev_macro_f1": {"first": dev.score(dev.first), "routed": dev.score(routed_logits)},
         "dev_weighted_f1": {"first": dev.score(dev.first, "weighted_f1"), "routed": dev.score(routed_logits, "weighted_f1")},
