@@ -23,6 +23,7 @@ from PIL import Image  # noqa: E402
 from bench.common import SHORT_TEXTS, print_table, time_calls, write_json  # noqa: E402
 from fusion.encoders import packaged_minilm_path  # noqa: E402
 from fusion.model import EmotionFusionModel, create_model  # noqa: E402
+from fusion.ngrams import ngram_batch  # noqa: E402
 from fusion.predictor import EmotionPredictor  # noqa: E402
 from fusion.preprocess import image_transform, load_tokenizer  # noqa: E402
 
@@ -67,8 +68,11 @@ def original_path(model: EmotionFusionModel, tokenizer, frame: Image.Image):
         tokens = tokenizer(SHORT_TEXTS[i % len(SHORT_TEXTS)], padding="max_length", max_length=128,
                            truncation=True, return_tensors="pt")  # fmt: skip
         pixels = transform(frame).unsqueeze(0)
+        ngrams = {}  # a router that reads n-grams needs them on every path (the routed default's does)
+        if model.preprocess_cfg.text_ngrams:
+            ngrams = ngram_batch([SHORT_TEXTS[i % len(SHORT_TEXTS)]], model.preprocess_cfg.text_ngrams)
         with torch.no_grad():
-            torch.softmax(model(pixels, tokens["input_ids"], tokens["attention_mask"]).logits, -1)
+            torch.softmax(model(pixels, tokens["input_ids"], tokens["attention_mask"], **ngrams).logits, -1)
 
     return call
 

@@ -70,7 +70,7 @@ class RoutedHead(nn.Module):
                     "This text head's router reads the text's n-grams: pass text_ngrams (the Preprocessor makes them)."
                 )
             ids, weights = ngrams
-            scores = scores + self.ngrams(ids, per_sample_weights=weights.to(scores.dtype))
+            scores = scores + self.ngrams(ids, per_sample_weights=weights.to(self.ngrams.weight.dtype))
         return scores.softmax(dim=-1)
 
     def forward(self, x: torch.Tensor, ngrams: Ngrams | None = None) -> torch.Tensor:

@@ -21,7 +21,7 @@ _BASE, _MIX = np.uint64(0x100000001B3), np.uint64(0x9E3779B97F4A7C15)
 
 def hashed_ngrams(text: str, buckets: int) -> tuple[np.ndarray, np.ndarray]:
     """(ids in 1..buckets, weights): each distinct hashed n-gram of the text once, its weights of unit L2 norm."""
-    codes = np.frombuffer(text[:NGRAM_CHARS].encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    codes = np.frombuffer(text[:NGRAM_CHARS].encode("utf-32-le"), dtype="<u4").astype(np.uint64)
     hashes, rolling = [np.zeros(0, dtype=np.uint64)], np.zeros(len(codes), dtype=np.uint64)
     with np.errstate(over="ignore"):  # the hash wraps around 2**64 by design
         for n in range(1, min(NGRAM_SIZES, len(codes)) + 1):

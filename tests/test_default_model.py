@@ -81,7 +81,9 @@ def test_the_folder_is_small_and_complete(default_dir):
     for needed in ("config.json", "model.safetensors", "tokenizer.json", "README.md", "metrics.json",
                    "int8_calibration.json", "training_runs.json"):  # fmt: skip
         assert needed in names
-    assert sum(p.stat().st_size for p in default_dir.iterdir()) < 42e6  # 39 MB: 11 of them the Reddit path
+    assert (
+        sum(p.stat().st_size for p in default_dir.iterdir()) < 44e6
+    )  # 42 MB: 11 of them the Reddit path, 2.6 the router's n-gram table
     with safe_open(str(default_dir / "model.safetensors"), framework="pt") as handle:
         keys = list(handle.keys())
         assert "text.model.embeddings.word_embeddings.weight" not in keys

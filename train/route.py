@@ -261,9 +261,9 @@ def route_folder(
     if ngram_buckets:
         texts = sample_per_source(splits["train"], ngram_rows, config.seed)
         ids = [route_ids[ref] for ref in texts["source"]]
-        rows = [hashed_ngrams(text, ngram_buckets) for text in tqdm(texts["text"], desc="n-grams", leave=False)]
+        rows = [hashed_ngrams(t or "", ngram_buckets) for t in tqdm(texts["text"], desc="n-grams", leave=False)]
         ngrams = fit_ngram_router(rows, torch.tensor(ids), len(route_ids), ngram_buckets)
-        batch = ngram_batch(splits["validation"]["text"], ngram_buckets)
+        batch = ngram_batch([t or "" for t in splits["validation"]["text"]], ngram_buckets)
         dev_ngrams = (batch["text_ngrams"], batch["text_ngram_weights"])
         scores["n-grams"] = ngrams[0](dev_ngrams[0], per_sample_weights=dev_ngrams[1]) + ngrams[1]
         scores["both"] = scores["features"] + scores["n-grams"]
@@ -294,6 +294,12 @@ def route_folder(
         "steps": steps,
     }  # fmt: skip
     args = json.loads((branched_dir / "training_args.json").read_text())
-    write_json(out / "training_args.json", {**args, "route": {k: record[k] for k in ("first", "branched", "routes")}})
+    write_json(
+        out / "training_args.json",
+        {
+            **args,
+            "route": {k: record[k] for k in ("first", "branched", "routes", "router_train_rows", "ngram_buckets")},
+        },
+    )
     write_json(out / "route.json", record)
     return record
