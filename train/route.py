@@ -47,22 +47,10 @@ def head_inputs(model: EmotionFusionModel, loader, desc: str) -> tuple[Any, torc
 
 
 def fit_router(feats: torch.Tensor, source: torch.Tensor, routes: int, decay: float = 1e-3, steps: int = 200):
-    """A linear layer features -> routes, fitted by L-BFGS on the rows' source ids (cross-entropy with each
-    source weighted by the inverse of its row count, plus `decay` x the squared weights)."""
-    feats, source = feats.clone(), source.clone()  # tensors made in inference mode cannot take part in autograd
-    counts = torch.bincount(source, minlength=routes).clamp(min=1).float()
-    weight = len(source) / (routes * counts)
+    """A linear layer features -> routes, fitted on the rows' source ids (`fit_balanced`)."""
+    feats = feats.clone()  # tensors made in inference mode cannot take part in autograd
     router = nn.Linear(feats.shape[1], routes)
-    optimizer = torch.optim.LBFGS(router.parameters(), max_iter=steps, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = nn.functional.cross_entropy(router(feats), source, weight=weight) + decay * router.weight.square().sum()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        optimizer.step(closure)
+    fit_balanced(list(router.parameters()), lambda: router(feats), router.weight, source, routes, decay, steps)
     return router.requires_grad_(False)
 
 
@@ -74,11 +62,9 @@ def fit_ngram_router(
     decay: float = 1e-6,
     steps: int = 100,
 ) -> tuple[nn.EmbeddingBag, torch.Tensor]:
-    """(table, bias): a logistic regression from hashed n-grams (`fusion.ngrams.hashed_ngrams` of each row) to
-    the rows' source ids, fitted like `fit_router` (sources weighted alike, `decay` x the squared table). The
-    n-grams are many and each row has few, so the decay is small (scikit-learn's C = 10 at 50,000 rows)."""
-    counts = torch.bincount(source, minlength=routes).clamp(min=1).float()
-    weight = len(source) / (routes * counts)
+    """(table, bias): hashed n-grams (`fusion.ngrams.hashed_ngrams` of each row) -> routes, fitted like
+    `fit_router`. The n-grams are many and each row has few, so the decay is small (scikit-learn's C = 10 at
+    50,000 rows)."""
     ids = torch.from_numpy(np.concatenate([row for row, _ in ngrams]))
     values = torch.from_numpy(np.concatenate([row for _, row in ngrams]))
     offsets = torch.tensor([0] + [len(row) for row, _ in ngrams[:-1]]).cumsum(0)
@@ -86,18 +72,38 @@ def fit_ngram_router(
     bias = nn.Parameter(torch.zeros(routes))
     with torch.no_grad():
         table.weight.zero_()
-    optimizer = torch.optim.LBFGS([table.weight, bias], max_iter=steps, line_search_fn="strong_wolfe")
+
+    def scores() -> torch.Tensor:
+        return table(ids, offsets, per_sample_weights=values) + bias
+
+    fit_balanced([table.weight, bias], scores, table.weight, source, routes, decay, steps)
+    return table.requires_grad_(False), bias.detach()
+
+
+def fit_balanced(
+    params: list[torch.Tensor],
+    scores: Callable[[], torch.Tensor],
+    decayed: torch.Tensor,
+    source: torch.Tensor,
+    routes: int,
+    decay: float,
+    steps: int,
+) -> None:
+    """L-BFGS on the cross-entropy of `scores()` against the rows' source ids, each source weighted by the
+    inverse of its row count (every corpus counts alike), plus `decay` x the squared `decayed`."""
+    source = source.clone()
+    counts = torch.bincount(source, minlength=routes).clamp(min=1).float()
+    weight = len(source) / (routes * counts)
+    optimizer = torch.optim.LBFGS(params, max_iter=steps, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        scores = table(ids, offsets, per_sample_weights=values) + bias
-        loss = nn.functional.cross_entropy(scores, source, weight=weight) + decay * table.weight.square().sum()
+        loss = nn.functional.cross_entropy(scores(), source, weight=weight) + decay * decayed.square().sum()
         loss.backward()
         return loss
 
     with torch.enable_grad():
         optimizer.step(closure)
-    return table.requires_grad_(False), bias.detach()
 
 
 @dataclasses.dataclass
