@@ -116,6 +116,14 @@ def test_a_recipe_that_routes_a_grown_branch_serves_the_routes_it_chose(tmp_path
     face, tokenizer = combine(served, DEFAULT_MODEL)
     assert torch.allclose(_logits_of(face, tokenizer), torch.log(want), atol=1e-3)
 
+    # bench/route_choice.py chooses the routes again from the folder: its served rule gives the folder's own
+    from bench.route_choice import main as route_choice
+
+    rules = route_choice(["--routed", str(served), "--target", "reddit", "--counts", "2"])
+    assert rules["mean_rule_is_served"] and [row["rule"] for row in rules["rows"]] == [
+        "mean", "reddit x2", "reddit, others within 1 SE", "true corpus"]  # fmt: skip
+    assert rules["rows"][0]["reddit"] == pytest.approx(record["dev_macro_f1"]["routed"]["reddit"], abs=1e-6)
+
 
 def _logits_of(model, tokenizer) -> torch.Tensor:
     batch = Preprocessor(model.preprocess_cfg, tokenizer).tokenize(TEXTS)
