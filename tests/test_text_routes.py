@@ -120,9 +120,15 @@ def test_a_recipe_that_routes_a_grown_branch_serves_the_routes_it_chose(tmp_path
     from bench.route_choice import main as route_choice
 
     rules = route_choice(["--routed", str(served), "--target", "reddit", "--counts", "2"])
-    assert rules["mean_rule_is_served"] and [row["rule"] for row in rules["rows"]] == [
-        "mean", "reddit x2", "reddit, others within 1 SE", "true corpus"]  # fmt: skip
-    assert rules["rows"][0]["reddit"] == pytest.approx(record["dev_macro_f1"]["routed"]["reddit"], abs=1e-6)
+    mean, _, noise, _, _ = rules["rows"]
+    assert [row["rule"] for row in rules["rows"]] == [
+        "mean", "reddit x2", "reddit, others within 1 SE", "true corpus", "branched path alone"]  # fmt: skip
+    assert rules["mean_rule_is_served"] and rules["dev_rows"] == record["dev_rows"]
+    assert {k: mean[k] for k in record["dev_rows"]} == pytest.approx(record["dev_macro_f1"]["routed"], abs=1e-6)
+    first_scores = record["dev_macro_f1"]["first"]
+    assert noise["talk"] >= first_scores["talk"] - (first_scores["talk"] * (1 - first_scores["talk"]) / 6) ** 0.5
+    assert noise["reddit"] >= first_scores["reddit"] - 1e-9  # it starts from the first run's own answer
+    assert sum(rules["target_shares"].values()) == pytest.approx(1.0)  # the target's rows were found
 
 
 def _logits_of(model, tokenizer) -> torch.Tensor:
