@@ -218,13 +218,7 @@ class EmotionFusionModel(nn.Module, PyTorchModelHubMixin, **CARD_METADATA):
                 continue
             e = embed(feats, present)
             embedded.append(e)
-            if name == "text" and getattr(head, "ngrams", None) is not None:
-                if text_ngrams is None and not bool(present.any()):  # no text: the placeholder has no n-grams
-                    none = torch.zeros(len(present), 1, dtype=torch.long, device=present.device)
-                    text_ngrams = (none, none.float())
-                branch[name] = head(e, text_ngrams)
-            else:
-                branch[name] = head(e)
+            branch[name] = head(e, text_ngrams) if name == "text" and text_ngrams is not None else head(e)
         if self.fusion == "logits":  # a missing modality contributes nothing
             logits = branch["text"] * text_present.unsqueeze(1) + branch["image"] * image_present.unsqueeze(1)
         else:
@@ -264,7 +258,12 @@ class EmotionFusionModel(nn.Module, PyTorchModelHubMixin, **CARD_METADATA):
             text_feats = encode_rows(self.encode_text, text_present, input_ids, attention_mask)
         if image_feats is None:
             image_feats = encode_rows(self.encode_image, image_present, pixel_values)
-        ngrams = (text_ngrams, text_ngram_weights) if text_ngrams is not None else None
+        ngrams = None
+        if self.preprocess_cfg.text_ngrams:  # the text head's router reads them (none needed where no text is)
+            if text_ngrams is None and not bool(text_present.any()):
+                text_ngrams = torch.zeros(batch, 1, dtype=torch.long, device=device)
+                text_ngram_weights = text_ngrams.float()
+            ngrams = (text_ngrams, text_ngram_weights) if text_ngrams is not None else None
         return self.forward_head(text_feats, image_feats, text_present, image_present, ngrams)
 
     # -- saving: the folder every loader reads (the same writer as training's) ---------------------
